@@ -1,0 +1,106 @@
+"""Exception hierarchy of actortoken-store.
+
+Every error the library raises on purpose derives from `ActorTokenStoreError`. Database
+errors are translated at one seam (`actortoken_store.dberrors`) and chained with ``from``,
+so callers never have to catch SQLAlchemy or psycopg exceptions.
+
+Messages never contain a ticket or a ticket URL.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActorTokenStoreError",
+    "ConfigurationError",
+    "ConnectionLostError",
+    "DatabaseError",
+    "InvalidActorTokenError",
+    "InvalidArgumentError",
+    "InvalidTransitionError",
+    "SchemaNotReadyError",
+    "TokenNotFoundError",
+]
+
+
+class ActorTokenStoreError(Exception):
+    """Base class of every error raised by actortoken-store."""
+
+
+class ConfigurationError(ActorTokenStoreError):
+    """The database URL, schema name, keys or another setting is invalid."""
+
+
+class InvalidActorTokenError(ActorTokenStoreError, ValueError):
+    """An actor token, or one of its fields, failed validation.
+
+    Attributes:
+        field: dotted path of the offending field, such as ``"actor.sub"``.
+        problem: what is wrong with it, in a few words.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"invalid actor token: {field}: {problem}")
+
+
+class TokenNotFoundError(ActorTokenStoreError, LookupError):
+    """No stored actor token has the requested id."""
+
+    def __init__(self, token_id: str) -> None:
+        self.token_id = token_id
+        super().__init__(f"actor token {token_id!r} not found")
+
+
+class InvalidTransitionError(ActorTokenStoreError):
+    """A status transition was requested from a status that does not allow it.
+
+    Only a pending token can be accepted or revoked; accepted and revoked are terminal.
+
+    Attributes:
+        token_id: the token's id.
+        current_status: the stored status when the transition was attempted.
+        requested_status: the status the caller asked for.
+    """
+
+    def __init__(self, token_id: str, current_status: str, requested_status: str) -> None:
+        self.token_id = token_id
+        self.current_status = current_status
+        self.requested_status = requested_status
+        super().__init__(
+            f"cannot move actor token {token_id!r} to {requested_status!r}: "
+            f"its status is {current_status!r} and only pending tokens can change"
+        )
+
+
+class DatabaseError(ActorTokenStoreError):
+    """PostgreSQL rejected a statement for a reason the library does not model.
+
+    Attributes:
+        sqlstate: the five-character SQLSTATE code, when the server sent one.
+    """
+
+    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
+        self.sqlstate = sqlstate
+        super().__init__(message)
+
+
+class ConnectionLostError(DatabaseError):
+    """The connection failed or was closed during a call.
+
+    Nothing of the interrupted transaction was committed, so the same write can be
+    retried on a new transaction.
+    """
+
+    retryable = True
+
+
+class SchemaNotReadyError(ConfigurationError):
+    """The store's tables are missing or older than this version of the library.
+
+    Run ``actortoken-store db upgrade`` (or `actortoken_store.migrate.upgrade`) first.
+    """
+
+
+class InvalidArgumentError(ActorTokenStoreError, ValueError):
+    """A method argument is invalid: a malformed cursor, a naive datetime, a bad limit."""
