@@ -1,0 +1,100 @@
+"""The asyncio repository over a SQLAlchemy `AsyncSession` (psycopg 3's async driver).
+
+It runs the same operations as `actortoken_store.repository.ActorTokenRepository`, so both
+have the same methods, rules and errors; only the way statements are executed differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actortoken_store import operations
+from actortoken_store.config import validate_schema_name
+from actortoken_store.dberrors import translate_database_errors
+from actortoken_store.model import ActorToken, TokenStatus
+from actortoken_store.operations import Operation
+from actortoken_store.results import Page, SaveOutcome, SaveReport
+from actortoken_store.rows import instant_to_ms
+from actortoken_store.schema import DEFAULT_SCHEMA, schema_options
+
+__all__ = ["AsyncActorTokenRepository"]
+
+T = TypeVar("T")
+
+
+class AsyncActorTokenRepository:
+    """Stores and reads actor tokens through an `AsyncSession` that the caller owns.
+
+    See `ActorTokenRepository` for the contract of each method: this class differs only in
+    being awaited.
+    """
+
+    def __init__(self, session: AsyncSession, *, schema: str = DEFAULT_SCHEMA) -> None:
+        self.session = session
+        self.schema = validate_schema_name(schema)
+        self._options = schema_options(self.schema)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(schema={self.schema!r})"
+
+    async def save(self, token: ActorToken) -> SaveOutcome:
+        """Insert or update one token by id under the monotonic rule."""
+        return await self._run(operations.save(token))
+
+    async def save_many(
+        self, tokens: Iterable[ActorToken], *, batch_size: int = operations.DEFAULT_BATCH_SIZE
+    ) -> SaveReport:
+        """Save many tokens with `save`'s rules, in input order, in few statements."""
+        return await self._run(operations.save_many(tokens, batch_size=batch_size))
+
+    async def get(self, token_id: str) -> ActorToken | None:
+        """Return the token with ``token_id``, or None."""
+        return await self._run(operations.get(token_id))
+
+    async def get_one(self, token_id: str) -> ActorToken:
+        """Return the token with ``token_id``; raise `TokenNotFoundError` if none."""
+        return await self._run(operations.get_one(token_id))
+
+    async def list_for_user(
+        self,
+        user_id: str,
+        *,
+        status: TokenStatus | str | None = None,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> Page:
+        """Return a page of the user's tokens, newest first."""
+        return await self._run(
+            operations.list_for_user(user_id, status=status, limit=limit, after=after)
+        )
+
+    async def accept(self, token_id: str, at: datetime | int | None = None) -> ActorToken:
+        """Mark a pending token accepted at ``at`` (aware datetime or Unix ms; default now)."""
+        return await self._transition(token_id, TokenStatus.ACCEPTED, at)
+
+    async def revoke(self, token_id: str, at: datetime | int | None = None) -> ActorToken:
+        """Mark a pending token revoked at ``at`` (aware datetime or Unix ms; default now)."""
+        return await self._transition(token_id, TokenStatus.REVOKED, at)
+
+    async def _transition(
+        self, token_id: str, target: TokenStatus, at: datetime | int | None
+    ) -> ActorToken:
+        return await self._run(operations.transition(token_id, target, instant_to_ms("at", at)))
+
+    async def _run(self, operation: Operation[T]) -> T:
+        """Drive ``operation``, awaiting each statement it yields on the session."""
+        with translate_database_errors():
+            try:
+                statement = next(operation)
+                while True:
+                    result: Any = await self.session.execute(
+                        statement, execution_options=self._options
+                    )
+                    statement = operation.send(result)
+            except StopIteration as stop:
+                value: T = stop.value
+                return value

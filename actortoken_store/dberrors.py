@@ -1,0 +1,69 @@
+"""The one seam where database exceptions become the library's own errors.
+
+Errors are classified by SQLSTATE, never by message text, and the library error is chained
+``from`` the original, so the driver's diagnostics stay in the traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Final
+
+from sqlalchemy import exc as sa_exc
+
+from actortoken_store.errors import (
+    ActorTokenStoreError,
+    ConnectionLostError,
+    DatabaseError,
+    SchemaNotReadyError,
+)
+
+__all__ = ["translate_database_errors", "translate_error"]
+
+_CONNECTION_CLASSES: Final = ("08",)
+"""SQLSTATE class 08: connection exception."""
+
+_CONNECTION_STATES: Final = frozenset(
+    {
+        "57P01",  # admin_shutdown: pg_terminate_backend or a server stop
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now: the server is starting or stopping
+    }
+)
+_MISSING_OBJECT_STATES: Final = frozenset({"42P01", "42704", "3F000"})
+"""undefined_table, undefined_object (such as the enum type), invalid_schema_name."""
+
+
+def translate_error(error: sa_exc.DBAPIError) -> ActorTokenStoreError:
+    """Return the library error for a SQLAlchemy-wrapped driver error."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    detail = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
+
+    if (
+        error.connection_invalidated
+        or (sqlstate is None and isinstance(error, sa_exc.OperationalError))
+        or (
+            sqlstate is not None
+            and (sqlstate[:2] in _CONNECTION_CLASSES or sqlstate in _CONNECTION_STATES)
+        )
+    ):
+        return ConnectionLostError(
+            f"database connection lost: {detail}; nothing of the interrupted transaction "
+            "was committed, so the call can be retried",
+            sqlstate=sqlstate,
+        )
+    if sqlstate in _MISSING_OBJECT_STATES:
+        return SchemaNotReadyError(
+            f"the store's tables are missing ({detail}); run 'actortoken-store db upgrade'"
+        )
+    return DatabaseError(f"database error: {detail}", sqlstate=sqlstate)
+
+
+@contextmanager
+def translate_database_errors() -> Iterator[None]:
+    """Re-raise SQLAlchemy driver errors raised inside the block as library errors."""
+    try:
+        yield
+    except sa_exc.DBAPIError as error:
+        raise translate_error(error) from error

@@ -1,0 +1,211 @@
+"""Repository operations written once for both the sync and the async repository.
+
+Each operation is a generator: it yields a statement, receives its `Result`, and finally
+returns the operation's value. The sync repository drives it with ``Session.execute`` and
+the async one with ``await AsyncSession.execute``; both get buffered results, so the code
+here never does I/O and every rule exists once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable, Sequence
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import Executable, Result
+
+from actortoken_store import statements
+from actortoken_store.errors import (
+    InvalidArgumentError,
+    InvalidTransitionError,
+    TokenNotFoundError,
+)
+from actortoken_store.model import ActorToken, TokenStatus, ms_to_datetime
+from actortoken_store.results import (
+    Page,
+    SaveOutcome,
+    SaveReport,
+    SaveResult,
+    decode_cursor,
+    encode_cursor,
+)
+from actortoken_store.rows import datetime_to_ms, from_row, to_row
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "MAX_PAGE_SIZE",
+    "Operation",
+    "get",
+    "get_one",
+    "list_for_user",
+    "save",
+    "save_many",
+    "transition",
+]
+
+T = TypeVar("T")
+Operation = Generator[Executable, Result[Any], T]
+"""A generator that yields statements, receives their results and returns a ``T``."""
+
+DEFAULT_BATCH_SIZE: Final = 1000
+"""Rows per INSERT in `save_many`, well below PostgreSQL's 65,535 bind parameters."""
+
+MAX_PAGE_SIZE: Final = 1000
+
+
+def save(token: ActorToken) -> Operation[SaveOutcome]:
+    """Store one snapshot under the monotonic rule and return what happened to it."""
+    report = yield from save_many([token])
+    return report.results[0].outcome
+
+
+def save_many(
+    tokens: Iterable[ActorToken], *, batch_size: int = DEFAULT_BATCH_SIZE
+) -> Operation[SaveReport]:
+    """Store snapshots in input order, as if each were saved alone, in few statements.
+
+    Snapshots are grouped into rounds in which every id appears once (PostgreSQL's ON
+    CONFLICT cannot touch a row twice in one statement); a later snapshot of the same id
+    goes to a later round, so the rule sees them in input order. Each round is sent in
+    batches of ``batch_size`` rows.
+    """
+    if batch_size < 1:
+        raise InvalidArgumentError(f"batch_size must be at least 1, got {batch_size}")
+    ordered = list(tokens)
+    outcomes: list[SaveOutcome | None] = [None] * len(ordered)
+
+    for round_positions in _rounds(ordered):
+        for start in range(0, len(round_positions), batch_size):
+            positions = round_positions[start : start + batch_size]
+            batch = [ordered[position] for position in positions]
+            batch_outcomes = yield from _save_batch(batch)
+            for position, outcome in zip(positions, batch_outcomes, strict=True):
+                outcomes[position] = outcome
+
+    return SaveReport(
+        tuple(
+            SaveResult(token.id, outcome)
+            for token, outcome in zip(ordered, outcomes, strict=True)
+            if outcome is not None
+        )
+    )
+
+
+def _rounds(tokens: Sequence[ActorToken]) -> list[list[int]]:
+    """Split positions into rounds in which each token id occurs at most once."""
+    rounds: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for position, token in enumerate(tokens):
+        index = seen.get(token.id, -1) + 1
+        seen[token.id] = index
+        if index == len(rounds):
+            rounds.append([])
+        rounds[index].append(position)
+    return rounds
+
+
+def _save_batch(batch: Sequence[ActorToken]) -> Operation[list[SaveOutcome]]:
+    result = yield statements.upsert_tokens([to_row(token) for token in batch])
+    applied = {row.id: row.inserted for row in result}
+
+    missing = [token.id for token in batch if token.id not in applied]
+    stored: dict[str, Any] = {}
+    if missing:
+        states = yield statements.select_states(missing)
+        stored = {row.id: row for row in states}
+
+    outcomes = []
+    for token in batch:
+        if token.id in applied:
+            inserted = applied[token.id]
+            outcomes.append(SaveOutcome.INSERTED if inserted else SaveOutcome.UPDATED)
+        else:
+            outcomes.append(_classify_unapplied(token, stored.get(token.id)))
+    return outcomes
+
+
+def _classify_unapplied(token: ActorToken, stored: Any) -> SaveOutcome:
+    """Tell a stale or repeated snapshot (unchanged) from one that contradicts the row."""
+    if stored is None:
+        # Deleted by another transaction after the upsert looked; nothing was written.
+        return SaveOutcome.UNCHANGED
+    if stored.user_id != token.user_id or datetime_to_ms(stored.created_at) != token.created_at:
+        return SaveOutcome.CONFLICT
+    stored_status = TokenStatus(stored.status)
+    if stored_status.is_terminal and token.status is not stored_status:
+        return SaveOutcome.CONFLICT
+    return SaveOutcome.UNCHANGED
+
+
+def get(token_id: str) -> Operation[ActorToken | None]:
+    """Return the stored token with ``token_id``, or None."""
+    result = yield statements.select_by_id(token_id)
+    row = result.mappings().one_or_none()
+    return None if row is None else from_row(row)
+
+
+def get_one(token_id: str) -> Operation[ActorToken]:
+    """Return the stored token with ``token_id``; raise `TokenNotFoundError` if none."""
+    token = yield from get(token_id)
+    if token is None:
+        raise TokenNotFoundError(token_id)
+    return token
+
+
+def list_for_user(
+    user_id: str,
+    *,
+    status: TokenStatus | str | None = None,
+    limit: int = 50,
+    after: str | None = None,
+) -> Operation[Page]:
+    """Return one page of a user's tokens, newest first (by ``created_at``, then id)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidArgumentError(
+            f"limit must be an integer from 1 to {MAX_PAGE_SIZE}, got {limit!r}"
+        )
+    wanted = _parse_status(status)
+    position = None
+    if after is not None:
+        created_at_ms, last_id = decode_cursor(after)
+        position = (ms_to_datetime(created_at_ms), last_id)
+
+    # One extra row tells whether another page follows.
+    result = yield statements.select_for_user(
+        user_id, status=wanted, limit=limit + 1, after=position
+    )
+    tokens = [from_row(row) for row in result.mappings()]
+    if len(tokens) <= limit:
+        return Page(tokens, None)
+    items = tokens[:limit]
+    last = items[-1]
+    return Page(items, encode_cursor(last.created_at, last.id))
+
+
+def transition(token_id: str, target: TokenStatus, at_ms: int) -> Operation[ActorToken]:
+    """Move a pending token to ``target`` in one conditional UPDATE and return it.
+
+    Raises:
+        TokenNotFoundError: no token has ``token_id``.
+        InvalidTransitionError: the token is not pending; the error names its status.
+    """
+    result = yield statements.transition_token(token_id, target, ms_to_datetime(at_ms))
+    row = result.mappings().one_or_none()
+    if row is not None:
+        return from_row(row)
+
+    # Nothing matched: find out whether the token is missing or no longer pending.
+    states = yield statements.select_states([token_id])
+    current = states.one_or_none()
+    if current is None:
+        raise TokenNotFoundError(token_id)
+    raise InvalidTransitionError(token_id, TokenStatus(current.status).value, target.value)
+
+
+def _parse_status(status: TokenStatus | str | None) -> TokenStatus | None:
+    if status is None:
+        return None
+    try:
+        return TokenStatus(status)
+    except ValueError:
+        allowed = ", ".join(member.value for member in TokenStatus)
+        raise InvalidArgumentError(f"status must be one of {allowed}, got {status!r}") from None

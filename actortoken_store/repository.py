@@ -1,0 +1,119 @@
+"""The synchronous repository over a SQLAlchemy `Session`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from actortoken_store import operations
+from actortoken_store.config import validate_schema_name
+from actortoken_store.dberrors import translate_database_errors
+from actortoken_store.model import ActorToken, TokenStatus
+from actortoken_store.operations import Operation
+from actortoken_store.results import Page, SaveOutcome, SaveReport
+from actortoken_store.rows import instant_to_ms
+from actortoken_store.schema import DEFAULT_SCHEMA, schema_options
+
+__all__ = ["ActorTokenRepository"]
+
+T = TypeVar("T")
+
+
+class ActorTokenRepository:
+    """Stores and reads actor tokens through a `Session` that the caller owns.
+
+    The repository never commits or rolls back: it runs its statements in the session's
+    current transaction, and the caller decides when that ends. Each write is a single
+    statement whose WHERE clause carries the rule, so concurrent callers cannot break it.
+
+    Args:
+        session: the session to run statements on.
+        schema: the PostgreSQL schema holding the store's tables.
+    """
+
+    def __init__(self, session: Session, *, schema: str = DEFAULT_SCHEMA) -> None:
+        self.session = session
+        self.schema = validate_schema_name(schema)
+        self._options = schema_options(self.schema)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(schema={self.schema!r})"
+
+    def save(self, token: ActorToken) -> SaveOutcome:
+        """Insert or update one token by id; see `SaveOutcome` for what can happen.
+
+        A stored accepted or revoked token never changes status, an older snapshot never
+        replaces a newer one, and at an equal ``updated_at`` a terminal status wins.
+        """
+        return self._run(operations.save(token))
+
+    def save_many(
+        self, tokens: Iterable[ActorToken], *, batch_size: int = operations.DEFAULT_BATCH_SIZE
+    ) -> SaveReport:
+        """Save many tokens with `save`'s rules, in input order, in few statements."""
+        return self._run(operations.save_many(tokens, batch_size=batch_size))
+
+    def get(self, token_id: str) -> ActorToken | None:
+        """Return the token with ``token_id``, or None."""
+        return self._run(operations.get(token_id))
+
+    def get_one(self, token_id: str) -> ActorToken:
+        """Return the token with ``token_id``.
+
+        Raises:
+            TokenNotFoundError: no token has that id.
+        """
+        return self._run(operations.get_one(token_id))
+
+    def list_for_user(
+        self,
+        user_id: str,
+        *,
+        status: TokenStatus | str | None = None,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> Page:
+        """Return a page of the user's tokens, newest first.
+
+        Pass the page's ``next_cursor`` as ``after`` for the next page. Tokens created
+        while paging are newer than the cursor, so they never shift later pages.
+        """
+        return self._run(operations.list_for_user(user_id, status=status, limit=limit, after=after))
+
+    def accept(self, token_id: str, at: datetime | int | None = None) -> ActorToken:
+        """Mark a pending token accepted at ``at`` (aware datetime or Unix ms; default now).
+
+        Raises:
+            TokenNotFoundError: no token has that id.
+            InvalidTransitionError: the token is not pending.
+        """
+        return self._transition(token_id, TokenStatus.ACCEPTED, at)
+
+    def revoke(self, token_id: str, at: datetime | int | None = None) -> ActorToken:
+        """Mark a pending token revoked at ``at`` (aware datetime or Unix ms; default now).
+
+        Raises:
+            TokenNotFoundError: no token has that id.
+            InvalidTransitionError: the token is not pending.
+        """
+        return self._transition(token_id, TokenStatus.REVOKED, at)
+
+    def _transition(
+        self, token_id: str, target: TokenStatus, at: datetime | int | None
+    ) -> ActorToken:
+        return self._run(operations.transition(token_id, target, instant_to_ms("at", at)))
+
+    def _run(self, operation: Operation[T]) -> T:
+        """Drive ``operation``, executing each statement it yields on the session."""
+        with translate_database_errors():
+            try:
+                statement = next(operation)
+                while True:
+                    result: Any = self.session.execute(statement, execution_options=self._options)
+                    statement = operation.send(result)
+            except StopIteration as stop:
+                value: T = stop.value
+                return value

@@ -1,0 +1,71 @@
+"""Conversion between `ActorToken` values and rows of ``actor_tokens``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import RowMapping
+
+from actortoken_store.errors import InvalidArgumentError
+from actortoken_store.model import ActorToken, TokenStatus, ms_to_datetime
+
+__all__ = ["datetime_to_ms", "from_row", "instant_to_ms", "to_row"]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS: Final = timedelta(milliseconds=1)
+
+
+def datetime_to_ms(value: datetime) -> int:
+    """Convert an aware datetime to Unix milliseconds exactly, truncating microseconds."""
+    return (value - _EPOCH) // _ONE_MS
+
+
+def instant_to_ms(name: str, value: datetime | int | None) -> int:
+    """Return an instant given as an aware datetime or Unix milliseconds; None means now.
+
+    Raises:
+        InvalidArgumentError: a naive datetime, a bool, or another type.
+    """
+    if value is None:
+        return datetime_to_ms(datetime.now(UTC))
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidArgumentError(
+                f"{name} must be an aware datetime; got the naive {value.isoformat()}, "
+                "use e.g. datetime.now(UTC)"
+            )
+        return datetime_to_ms(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentError(
+            f"{name} must be an aware datetime or Unix milliseconds, got {type(value).__name__}"
+        )
+    return value
+
+
+def to_row(token: ActorToken) -> dict[str, Any]:
+    """Return the column values of ``token`` for an INSERT."""
+    return {
+        "id": token.id,
+        "status": token.status,
+        "user_id": token.user_id,
+        "actor": token.actor,
+        "token": token.token,
+        "url": token.url,
+        "created_at": ms_to_datetime(token.created_at),
+        "updated_at": ms_to_datetime(token.updated_at),
+    }
+
+
+def from_row(row: RowMapping) -> ActorToken:
+    """Build the `ActorToken` stored in ``row``."""
+    return ActorToken(
+        id=row["id"],
+        status=TokenStatus(row["status"]),
+        user_id=row["user_id"],
+        actor=row["actor"],
+        token=row["token"],
+        url=row["url"],
+        created_at=datetime_to_ms(row["created_at"]),
+        updated_at=datetime_to_ms(row["updated_at"]),
+    )

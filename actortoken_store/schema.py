@@ -1,0 +1,129 @@
+"""SQLAlchemy mapping of the store's tables.
+
+Tables are declared without a schema. The repositories run every statement with a
+``schema_translate_map`` that puts them in the configured PostgreSQL schema (default
+``public``); code that queries `ActorTokenRecord` directly in another schema passes the same
+map, which `schema_options` builds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import CheckConstraint, Enum, Index, MetaData, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TIMESTAMP
+
+from actortoken_store.model import TokenStatus
+
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "STATUS_ENUM_NAME",
+    "ActorTokenRecord",
+    "Base",
+    "metadata",
+    "metadata_for",
+    "schema_options",
+    "status_type",
+]
+
+DEFAULT_SCHEMA: Final = "public"
+STATUS_ENUM_NAME: Final = "actor_token_status"
+
+# Every constraint and index gets a stable name, so Alembic can compare and drop them.
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+status_type = Enum(
+    TokenStatus,
+    name=STATUS_ENUM_NAME,
+    values_callable=lambda members: [member.value for member in members],
+    metadata=metadata,
+    inherit_schema=True,
+    validate_strings=True,
+)
+"""The native PostgreSQL enum ``actor_token_status``: pending, accepted, revoked."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the store's mapped classes."""
+
+    metadata = metadata
+
+
+class ActorTokenRecord(Base):
+    """One stored actor token: the row behind `actortoken_store.model.ActorToken`."""
+
+    __tablename__ = "actor_tokens"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    """Clerk's token id, such as ``act_2B3Y...``."""
+
+    status: Mapped[TokenStatus] = mapped_column(status_type)
+    user_id: Mapped[str] = mapped_column(Text)
+    """The impersonated user."""
+
+    actor: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    """The actor claims; ``sub`` is the impersonator."""
+
+    token: Mapped[str | None] = mapped_column(Text)
+    """The sign-in ticket (a JWT), when it is kept."""
+
+    url: Mapped[str | None] = mapped_column(Text)
+    """The sign-in URL, which embeds the ticket."""
+
+    created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("id <> ''", name="id_not_empty"),
+        CheckConstraint("user_id <> ''", name="user_id_not_empty"),
+        CheckConstraint(
+            "jsonb_typeof(actor) = 'object' AND jsonb_typeof(actor -> 'sub') = 'string'",
+            name="actor_has_sub",
+        ),
+        CheckConstraint("updated_at >= created_at", name="updated_after_created"),
+        # A user's tokens, newest first: list_for_user and its keyset pagination.
+        Index(
+            "ix_actor_tokens_user_id_created_at",
+            "user_id",
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
+        # Pending tokens, oldest first: stale-ticket queries and the cache.
+        Index(
+            "ix_actor_tokens_pending_created_at",
+            "created_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # Tokens issued by one impersonator.
+        Index("ix_actor_tokens_actor_sub_created_at", text("(actor ->> 'sub')"), "created_at"),
+    )
+
+
+def metadata_for(schema: str) -> MetaData:
+    """Return the store's metadata with every table and the enum type placed in ``schema``.
+
+    Alembic's autogenerate compares this copy with the database. The default schema keeps
+    the schema-less original, because Alembic reports an explicit ``public`` as a difference.
+    """
+    if schema == DEFAULT_SCHEMA:
+        return metadata
+    placed = MetaData(naming_convention=NAMING_CONVENTION)
+    for table in metadata.sorted_tables:
+        table.to_metadata(placed, schema=schema)
+    return placed
+
+
+def schema_options(schema: str = DEFAULT_SCHEMA) -> dict[str, Any]:
+    """Build the execution options that place the store's tables in ``schema``."""
+    return {"schema_translate_map": {None: schema}}
