@@ -1,0 +1,1 @@
+"""The ``actortoken-store`` command line: one module per command group."""

@@ -1,0 +1,11 @@
+"""The list of command groups that `actortoken_store.cli.main` registers, in help order."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+REGISTRARS: list[Registrar] = []
+"""Each entry adds one command group's parsers. Add a new group's ``register`` here."""

@@ -1,0 +1,85 @@
+"""Entry point of the ``actortoken-store`` command.
+
+Each command group lives in its own module, which exposes ``register(subparsers)``. The
+function adds its parsers and sets ``handler`` on each, a callable taking the parsed
+arguments and returning the exit code.
+
+Exit codes: 0 success, 1 rejected records, 2 usage, configuration or connection errors.
+Expected errors print one line to stderr with no traceback; ``--traceback`` shows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from actortoken_store.errors import ActorTokenStoreError
+
+__all__ = ["EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "build_parser", "main"]
+
+EXIT_OK: Final = 0
+EXIT_REJECTED: Final = 1
+EXIT_USAGE: Final = 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _command_modules() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
+    # Imported here so that `--help` of one command does not import every other one.
+    from actortoken_store.cli import commands
+
+    return commands.REGISTRARS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every command group registered."""
+    parser = argparse.ArgumentParser(
+        prog="actortoken-store",
+        description="Store Clerk actor tokens (impersonation tickets) in PostgreSQL.",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="PostgreSQL URL; default: $ACTORTOKEN_STORE_DATABASE_URL, else the embedded server",
+    )
+    parser.add_argument(
+        "--schema",
+        metavar="NAME",
+        help="PostgreSQL schema of the store's tables; default: $ACTORTOKEN_STORE_SCHEMA or public",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument(
+        "--traceback", action="store_true", help="show the full traceback of an error"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in _command_modules():
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except ActorTokenStoreError as error:
+        if args.traceback:
+            raise
+        print(f"actortoken-store: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("actortoken-store: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Fixtures shared by the whole suite: one PostgreSQL server and one migrated database.
+
+The server comes from `tests.servers.test_server_url` (environment, Docker, or embedded).
+One throwaway database is migrated to head per test session; every integration test gets
+empty tables, so tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from actortoken_store import migrate
+from actortoken_store.config import create_engine
+from actortoken_store.model import ActorToken
+from actortoken_store.repository import ActorTokenRepository
+from actortoken_store.schema import metadata
+from tests.servers import server_label, test_server_url, throwaway_database
+
+FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
+"""Clerk-shaped sample data shared with this repository (read-only)."""
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "actortoken-store: PostgreSQL server chosen per tests/servers.py"
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> Iterator[sqlalchemy.URL]:
+    """Admin URL of the test server; the user may create and drop databases."""
+    with test_server_url() as url:
+        print(f"\ntest server: {server_label(url)}")
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: sqlalchemy.URL) -> Iterator[sqlalchemy.URL]:
+    """URL of a throwaway database migrated to the newest revision."""
+    with throwaway_database(admin_url) as url:
+        config = migrate.make_config(url.render_as_string(hide_password=False))
+        migrate.upgrade(config)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: sqlalchemy.URL) -> Iterator[Engine]:
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def _empty_tables(engine: Engine) -> None:
+    names = ", ".join(f'"{table.name}"' for table in reversed(metadata.sorted_tables))
+    with engine.begin() as connection:
+        # Replica mode skips triggers, including ones that protect append-only tables.
+        connection.execute(text("SET LOCAL session_replication_role = replica"))
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+
+
+@pytest.fixture
+def clean_engine(engine: Engine) -> Iterator[Engine]:
+    """The session engine, with every store table emptied after the test."""
+    yield engine
+    _empty_tables(engine)
+
+
+@pytest.fixture
+def session(clean_engine: Engine) -> Iterator[Session]:
+    """A session whose transaction the test commits or leaves to be rolled back."""
+    with Session(clean_engine) as session:
+        yield session
+        session.rollback()
+
+
+@pytest.fixture
+def repo(session: Session) -> ActorTokenRepository:
+    return ActorTokenRepository(session)
+
+
+def load_jsonl(name: str) -> list[dict[str, Any]]:
+    """Read one of the shared fixture files of JSON Lines."""
+    with (FIXTURES / name).open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def fixture_tokens() -> list[ActorToken]:
+    """The 308 tokens of actor_tokens.jsonl, parsed."""
+    return [ActorToken.from_clerk(record) for record in load_jsonl("actor_tokens.jsonl")]
