@@ -70,6 +70,10 @@ def default_data_dir() -> Path:
     This is ``ACTORTOKEN_STORE_EMBEDDED_DIR`` when set and non-empty, else the folder
     ``postgres`` in the per-user data folder that platformdirs picks for "actortoken-store"
     (``~/.local/share/actortoken-store/postgres`` on Linux).
+
+    Under root, starting a server there makes ``/root`` and the folders below it readable
+    and enterable by all users, as the module docstring explains. Point
+    ``ACTORTOKEN_STORE_EMBEDDED_DIR`` elsewhere to avoid that.
     """
     override = os.environ.get(ENV_EMBEDDED_DIR)
     if override:
