@@ -14,7 +14,7 @@ from typing import Any, Final
 from sqlalchemy import CheckConstraint, Enum, Index, MetaData, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TIMESTAMP
+from sqlalchemy.types import TIMESTAMP, SchemaType
 
 from actortoken_store.model import TokenStatus
 
@@ -48,7 +48,6 @@ status_type = Enum(
     name=STATUS_ENUM_NAME,
     values_callable=lambda members: [member.value for member in members],
     metadata=metadata,
-    inherit_schema=True,
     validate_strings=True,
 )
 """The native PostgreSQL enum ``actor_token_status``: pending, accepted, revoked."""
@@ -120,7 +119,12 @@ def metadata_for(schema: str) -> MetaData:
         return metadata
     placed = MetaData(naming_convention=NAMING_CONVENTION)
     for table in metadata.sorted_tables:
-        table.to_metadata(placed, schema=schema)
+        copied = table.to_metadata(placed, schema=schema)
+        # SQLAlchemy 2.0 copies a schema-less enum type without the table's schema (2.1
+        # moves it along), so place the copied types explicitly on either version.
+        for column in copied.columns:
+            if isinstance(column.type, SchemaType) and column.type.schema is None:
+                column.type.schema = schema
     return placed
 
 
