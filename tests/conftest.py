@@ -8,6 +8,7 @@ empty tables, so tests never see each other's rows.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,24 @@ from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.schema import metadata
 from tests.servers import server_label, test_server_url, throwaway_database
 
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
+ENV_FIXTURES = "ACTORTOKEN_STORE_FIXTURES"
+"""Environment variable with the folder of the Clerk-shaped sample data, when set."""
+
+
+def _find_fixtures() -> Path:
+    # The sample data sits in shared/fixtures next to the checkout, which may be nested
+    # one level deeper (a git worktree), so look in every parent folder.
+    override = os.environ.get(ENV_FIXTURES)
+    if override:
+        return Path(override)
+    for folder in Path(__file__).resolve().parents:
+        candidate = folder / "shared" / "fixtures"
+        if candidate.is_dir():
+            return candidate
+    return Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+
+FIXTURES = _find_fixtures()
 """Clerk-shaped sample data shared with this repository (read-only)."""
 
 
