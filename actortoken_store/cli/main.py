@@ -27,7 +27,9 @@ EXIT_USAGE: Final = 2
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _command_modules() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
+def _command_modules() -> list[
+    Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
+]:
     # Imported here so that `--help` of one command does not import every other one.
     from actortoken_store.cli import commands
 
