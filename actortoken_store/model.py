@@ -21,6 +21,8 @@ from actortoken_store.errors import InvalidActorTokenError
 __all__ = [
     "MAX_ACTOR_BYTES",
     "MAX_ACTOR_DEPTH",
+    "MAX_ID_BYTES",
+    "MAX_SECRET_BYTES",
     "MAX_TIMESTAMP_MS",
     "MIN_TIMESTAMP_MS",
     "ActorToken",
@@ -43,6 +45,15 @@ real actors are a few hundred bytes; the limit keeps a broken record from fillin
 
 MAX_ACTOR_DEPTH: Final = 64
 """Deepest accepted nesting of objects and lists inside the actor."""
+
+MAX_ID_BYTES: Final = 1024
+"""Longest accepted ``id``, ``user_id`` and ``actor.sub``, in UTF-8 bytes. Clerk's ids are
+about 30 characters. The limit keeps an index entry holding two of them (a user's tokens are
+indexed by ``user_id`` and ``id``) below PostgreSQL's B-tree maximum of 2704 bytes."""
+
+MAX_SECRET_BYTES: Final = 64 * 1024
+"""Longest accepted ``token`` and ``url``, in UTF-8 bytes. Clerk's tickets are JWTs of
+about a kilobyte; the limit keeps a broken record from filling memory."""
 
 _MAX_INT_DIGITS: Final = 4300
 """Python's default limit on int-to-str conversion (`sys.get_int_max_str_digits`)."""
@@ -239,15 +250,36 @@ def _pick(data: Mapping[str, Any], name: str, default: Any = _MISSING) -> Any:
 
 def _decode_json(text: str | bytes | bytearray) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_reject_duplicate_keys
+        )
+    except InvalidActorTokenError:
+        raise
     except UnicodeDecodeError as exc:
         raise InvalidActorTokenError("<record>", f"not valid UTF-8 ({exc.reason})") from None
+    except RecursionError:
+        raise InvalidActorTokenError(
+            "<record>", "not valid JSON: nested too deeply for the parser"
+        ) from None
     except (json.JSONDecodeError, ValueError) as exc:
         raise InvalidActorTokenError("<record>", f"not valid JSON: {exc}") from None
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys, so the value the sender meant is unknown.
+    decoded: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in decoded:
+            raise InvalidActorTokenError(
+                "<record>",
+                f"not valid JSON for a token: an object has the key {_describe_value(key)} twice",
+            )
+        decoded[key] = value
+    return decoded
 
 
 def _describe_type(value: object) -> str:
@@ -257,6 +289,9 @@ def _describe_type(value: object) -> str:
 
 
 def _describe_value(value: object, limit: int = 60) -> str:
+    if isinstance(value, int) and value.bit_length() > 64:
+        # repr() of an int past the interpreter's digit limit raises ValueError.
+        return f"an integer of {value.bit_length()} bits"
     text = repr(value)
     if len(text) > limit:
         text = text[:limit] + "..."
@@ -282,12 +317,19 @@ def _check_string(path: str, value: str) -> None:
         ) from None
 
 
+def _check_size(path: str, value: str, limit: int) -> None:
+    size = len(value.encode("utf-8"))
+    if size > limit:
+        raise InvalidActorTokenError(path, f"is {size} bytes long; the maximum is {limit}")
+
+
 def _validate_text(name: str, value: object) -> None:
     if not isinstance(value, str):
         raise InvalidActorTokenError(name, f"must be a string, got {_describe_type(value)}")
     if not value.strip():
         raise InvalidActorTokenError(name, "must not be empty")
     _check_string(name, value)
+    _check_size(name, value, MAX_ID_BYTES)
 
 
 def _validate_secret(name: str, value: object) -> None:
@@ -299,17 +341,18 @@ def _validate_secret(name: str, value: object) -> None:
     if not value:
         raise InvalidActorTokenError(name, "must not be empty; use null when there is none")
     _check_string(name, value)
+    _check_size(name, value, MAX_SECRET_BYTES)
 
 
 def _validate_timestamp(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidActorTokenError(
             name,
-            f"must be an integer of Unix milliseconds, got {_describe_type(value)} "
-            f"{_describe_value(value)}",
+            f"must be an integer of Unix milliseconds, got {_describe_type(value)}"
+            + ("" if value is None else f" {_describe_value(value)}"),
         )
     if value < 0:
-        raise InvalidActorTokenError(name, f"{value} is negative")
+        raise InvalidActorTokenError(name, f"{_describe_value(value)} is negative")
     if value < MIN_TIMESTAMP_MS:
         raise InvalidActorTokenError(
             name,
@@ -317,7 +360,7 @@ def _validate_timestamp(name: str, value: object) -> None:
             "and Clerk sends milliseconds",
         )
     if value > MAX_TIMESTAMP_MS:
-        raise InvalidActorTokenError(name, f"{value} is after year 9999")
+        raise InvalidActorTokenError(name, f"{_describe_value(value)} is after year 9999")
 
 
 def _validate_actor(actor: object) -> dict[str, Any]:
@@ -330,6 +373,7 @@ def _validate_actor(actor: object) -> dict[str, Any]:
         raise InvalidActorTokenError("actor.sub", f"must be a string, got {_describe_type(sub)}")
     if not sub.strip():
         raise InvalidActorTokenError("actor.sub", "must not be empty")
+    _check_size("actor.sub", sub, MAX_ID_BYTES)
 
     copied = _copy_claims("actor", actor, depth=1)
     size = len(json.dumps(copied, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
