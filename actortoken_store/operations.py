@@ -49,6 +49,10 @@ Operation = Generator[Executable, Result[Any], T]
 DEFAULT_BATCH_SIZE: Final = 1000
 """Rows per INSERT in `save_many`, well below PostgreSQL's 65,535 bind parameters."""
 
+MAX_BIND_PARAMETERS: Final = 65_535
+"""Maximum number of bind parameters in one statement, because PostgreSQL's protocol counts
+them in a 16-bit field. `save_many` splits batches that would need more."""
+
 MAX_PAGE_SIZE: Final = 1000
 
 
@@ -66,16 +70,32 @@ def save_many(
     Snapshots are grouped into rounds in which every id appears once (PostgreSQL's ON
     CONFLICT cannot touch a row twice in one statement); a later snapshot of the same id
     goes to a later round, so the rule sees them in input order. Each round is sent in
-    batches of ``batch_size`` rows.
+    batches of ``batch_size`` rows, or fewer when a batch would exceed
+    `MAX_BIND_PARAMETERS`.
+
+    Raises:
+        InvalidArgumentError: ``batch_size`` is not a positive integer, or an item is not an
+            `ActorToken`. Nothing is sent then.
     """
-    if batch_size < 1:
-        raise InvalidArgumentError(f"batch_size must be at least 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidArgumentError(
+            f"batch_size must be an integer of at least 1, got {batch_size!r}"
+        )
     ordered = list(tokens)
+    for position, token in enumerate(ordered):
+        if not isinstance(token, ActorToken):
+            raise InvalidArgumentError(
+                f"tokens[{position}] must be an ActorToken, got {type(token).__name__}; "
+                "parse Clerk JSON with ActorToken.from_clerk first"
+            )
+    if not ordered:
+        return SaveReport(())
+    rows_per_statement = min(batch_size, MAX_BIND_PARAMETERS // len(to_row(ordered[0])))
     outcomes: list[SaveOutcome | None] = [None] * len(ordered)
 
     for round_positions in _rounds(ordered):
-        for start in range(0, len(round_positions), batch_size):
-            positions = round_positions[start : start + batch_size]
+        for start in range(0, len(round_positions), rows_per_statement):
+            positions = round_positions[start : start + rows_per_statement]
             batch = [ordered[position] for position in positions]
             batch_outcomes = yield from _save_batch(batch)
             for position, outcome in zip(positions, batch_outcomes, strict=True):
@@ -132,12 +152,18 @@ def _classify_unapplied(token: ActorToken, stored: Any) -> SaveOutcome:
         return SaveOutcome.CONFLICT
     stored_status = TokenStatus(stored.status)
     if stored_status.is_terminal and token.status is not stored_status:
-        return SaveOutcome.CONFLICT
+        # A pending snapshot from before the final one is a stale replay of the history.
+        # A later pending one, or another terminal status, contradicts the stored row.
+        stale = token.status is TokenStatus.PENDING and token.updated_at <= datetime_to_ms(
+            stored.updated_at
+        )
+        return SaveOutcome.UNCHANGED if stale else SaveOutcome.CONFLICT
     return SaveOutcome.UNCHANGED
 
 
 def get(token_id: str) -> Operation[ActorToken | None]:
     """Return the stored token with ``token_id``, or None."""
+    _check_text_argument("token_id", token_id)
     result = yield statements.select_by_id(token_id)
     row = result.mappings().one_or_none()
     return None if row is None else from_row(row)
@@ -159,6 +185,7 @@ def list_for_user(
     after: str | None = None,
 ) -> Operation[Page]:
     """Return one page of a user's tokens, newest first (by ``created_at``, then id)."""
+    _check_text_argument("user_id", user_id)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidArgumentError(
             f"limit must be an integer from 1 to {MAX_PAGE_SIZE}, got {limit!r}"
@@ -188,6 +215,7 @@ def transition(token_id: str, target: TokenStatus, at_ms: int) -> Operation[Acto
         TokenNotFoundError: no token has ``token_id``.
         InvalidTransitionError: the token is not pending; the error names its status.
     """
+    _check_text_argument("token_id", token_id)
     result = yield statements.transition_token(token_id, target, ms_to_datetime(at_ms))
     row = result.mappings().one_or_none()
     if row is not None:
@@ -199,6 +227,15 @@ def transition(token_id: str, target: TokenStatus, at_ms: int) -> Operation[Acto
     if current is None:
         raise TokenNotFoundError(token_id)
     raise InvalidTransitionError(token_id, TokenStatus(current.status).value, target.value)
+
+
+def _check_text_argument(name: str, value: object) -> None:
+    # psycopg cannot send a NUL character, and a non-string would fail in the database
+    # with a less helpful type error.
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}")
+    if "\x00" in value:
+        raise InvalidArgumentError(f"{name} must not contain a NUL character, got {value!r}")
 
 
 def _parse_status(status: TokenStatus | str | None) -> TokenStatus | None:

@@ -25,8 +25,9 @@ class SaveOutcome(StrEnum):
     UNCHANGED = "unchanged"
     """The snapshot equals the stored token, or is older than it."""
     CONFLICT = "conflict"
-    """The stored token is terminal (or has another user or creation time) and the snapshot
-    disagrees; it was not applied."""
+    """The snapshot contradicts the stored token and was not applied: it has another user or
+    creation time, or the stored token is terminal and the snapshot has another status. An
+    older pending snapshot of a terminal token is a stale replay and counts as unchanged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,11 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     Raises:
         InvalidArgumentError: the cursor is not one this library produced.
     """
+    if not isinstance(cursor, str):
+        raise InvalidArgumentError(
+            f"invalid cursor of type {type(cursor).__name__}: pass the next_cursor string "
+            "returned by a previous page"
+        )
     problem = f"invalid cursor {cursor[:40]!r}: pass a next_cursor returned by a previous page"
     try:
         padded = cursor + "=" * (-len(cursor) % 4)

@@ -8,7 +8,13 @@ from typing import Any, Final
 from sqlalchemy import RowMapping
 
 from actortoken_store.errors import InvalidArgumentError
-from actortoken_store.model import ActorToken, TokenStatus, ms_to_datetime
+from actortoken_store.model import (
+    MAX_TIMESTAMP_MS,
+    MIN_TIMESTAMP_MS,
+    ActorToken,
+    TokenStatus,
+    ms_to_datetime,
+)
 
 __all__ = ["datetime_to_ms", "from_row", "instant_to_ms", "to_row"]
 
@@ -25,7 +31,8 @@ def instant_to_ms(name: str, value: datetime | int | None) -> int:
     """Return an instant given as an aware datetime or Unix milliseconds; None means now.
 
     Raises:
-        InvalidArgumentError: a naive datetime, a bool, or another type.
+        InvalidArgumentError: a naive datetime, a bool, another type, or an instant outside
+            2001-09-09 to 9999-12-31 (the range of a token's timestamps).
     """
     if value is None:
         return datetime_to_ms(datetime.now(UTC))
@@ -35,12 +42,29 @@ def instant_to_ms(name: str, value: datetime | int | None) -> int:
                 f"{name} must be an aware datetime; got the naive {value.isoformat()}, "
                 "use e.g. datetime.now(UTC)"
             )
-        return datetime_to_ms(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+        ms = datetime_to_ms(value)
+    elif isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgumentError(
             f"{name} must be an aware datetime or Unix milliseconds, got {type(value).__name__}"
         )
-    return value
+    else:
+        ms = value
+    # The same range as a token's timestamps: a value in seconds, or one a datetime cannot
+    # hold, is a caller's mistake.
+    if not MIN_TIMESTAMP_MS <= ms <= MAX_TIMESTAMP_MS:
+        raise InvalidArgumentError(
+            f"{name} must lie between 2001-09-09 and 9999-12-31 in Unix milliseconds, "
+            f"got {value if isinstance(value, datetime) else _describe_int(ms)}"
+        )
+    return ms
+
+
+def _describe_int(value: int) -> str:
+    # str() of an int past the interpreter's digit limit raises ValueError.
+    if value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    hint = " (this looks like seconds)" if 0 <= value < MIN_TIMESTAMP_MS else ""
+    return f"{value}{hint}"
 
 
 def to_row(token: ActorToken) -> dict[str, Any]:
