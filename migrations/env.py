@@ -19,7 +19,7 @@ from sqlalchemy import Connection, pool
 from sqlalchemy.schema import CreateSchema
 
 from actortoken_store.migrate import VERSION_TABLE, migration_schema, migration_url
-from actortoken_store.schema import metadata_for
+from actortoken_store.schema import DEFAULT_SCHEMA, metadata_for
 
 config = context.config
 schema = migration_schema(config)
@@ -29,7 +29,9 @@ target_metadata = metadata_for(schema)
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Compare only the store's own schema and tables, never a host application's."""
     if type_ == "schema":
-        return name in (None, schema)
+        # Alembic names the connection's default schema None. Another schema's tables,
+        # including a copy of the store's own in public, are not the store's business.
+        return name == schema or (name is None and schema == DEFAULT_SCHEMA)
     if type_ == "table":
         return name in target_metadata.tables or f"{schema}.{name}" in target_metadata.tables
     return True
