@@ -14,6 +14,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionLostError",
     "DatabaseError",
+    "InputReadError",
     "InvalidActorTokenError",
     "InvalidArgumentError",
     "InvalidTransitionError",
@@ -104,3 +105,7 @@ class SchemaNotReadyError(ConfigurationError):
 
 class InvalidArgumentError(ActorTokenStoreError, ValueError):
     """A method argument is invalid: a malformed cursor, a naive datetime, a bad limit."""
+
+
+class InputReadError(ActorTokenStoreError):
+    """An import source could not be opened or read: a missing file, a damaged gzip file."""
