@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from actortoken_store.cli import db, importing, listing, show
+
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-REGISTRARS: list[Registrar] = []
+REGISTRARS: list[Registrar] = [
+    importing.register,
+    listing.register,
+    show.register,
+    db.register,
+]
 """Each entry adds one command group's parsers. Add a new group's ``register`` here."""

@@ -5,17 +5,22 @@ function adds its parsers and sets ``handler`` on each, a callable taking the pa
 arguments and returning the exit code.
 
 Exit codes: 0 success, 1 rejected records, 2 usage, configuration or connection errors.
-Expected errors print one line to stderr with no traceback; ``--traceback`` shows it.
+Expected errors, including invalid arguments and database errors, print one line to
+stderr with no traceback; ``--traceback`` shows it.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, NoReturn, cast
 
+from sqlalchemy.exc import DBAPIError
+
+from actortoken_store.dberrors import translate_error
 from actortoken_store.errors import ActorTokenStoreError
 
 __all__ = ["EXIT_OK", "EXIT_REJECTED", "EXIT_USAGE", "build_parser", "main"]
@@ -36,9 +41,16 @@ def _command_modules() -> list[
     return commands.REGISTRARS
 
 
+class _ArgumentParser(argparse.ArgumentParser):
+    """An argument parser that reports a usage error in one line, pointing to --help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every command group registered."""
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="actortoken-store",
         description="Store Clerk actor tokens (impersonation tickets) in PostgreSQL.",
     )
@@ -56,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--traceback", action="store_true", help="show the full traceback of an error"
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Sub-parsers are created with the parser's own class, so they report errors the same way.
+    subparsers = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", metavar="COMMAND", required=True),
+    )
     for register in _command_modules():
         register(subparsers)
     return parser
@@ -65,7 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:
+        # --help and usage errors; returned so that callers of main() get a status.
+        return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -78,6 +98,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"actortoken-store: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except DBAPIError as error:
+        # Raised by Alembic, which runs outside the repositories' translation seam.
+        if args.traceback:
+            raise
+        print(f"actortoken-store: error: {translate_error(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader of stdout went away, as with `| head`. Point stdout at /dev/null so
+        # that the interpreter's final flush does not fail a second time.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("actortoken-store: interrupted", file=sys.stderr)
         return 130
