@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
+import psycopg
 from sqlalchemy import exc as sa_exc
 
 from actortoken_store.errors import (
@@ -19,7 +20,7 @@ from actortoken_store.errors import (
     SchemaNotReadyError,
 )
 
-__all__ = ["translate_database_errors", "translate_error"]
+__all__ = ["translate_database_errors", "translate_driver_error", "translate_error"]
 
 _CONNECTION_CLASSES: Final = ("08",)
 """SQLSTATE class 08: connection exception."""
@@ -39,14 +40,24 @@ def translate_error(error: sa_exc.DBAPIError) -> ActorTokenStoreError:
     """Return the library error for a SQLAlchemy-wrapped driver error."""
     sqlstate = getattr(error.orig, "sqlstate", None)
     detail = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
+    lost = error.connection_invalidated or (
+        sqlstate is None and isinstance(error, sa_exc.OperationalError)
+    )
+    return _classify(sqlstate, detail, lost)
 
-    if (
-        error.connection_invalidated
-        or (sqlstate is None and isinstance(error, sa_exc.OperationalError))
-        or (
-            sqlstate is not None
-            and (sqlstate[:2] in _CONNECTION_CLASSES or sqlstate in _CONNECTION_STATES)
-        )
+
+def translate_driver_error(error: psycopg.Error) -> ActorTokenStoreError:
+    """Return the library error for an error that psycopg raised directly."""
+    text = str(error).strip()
+    detail = text.splitlines()[0] if text else type(error).__name__
+    lost = error.sqlstate is None and isinstance(error, psycopg.OperationalError)
+    return _classify(error.sqlstate, detail, lost)
+
+
+def _classify(sqlstate: str | None, detail: str, lost: bool) -> ActorTokenStoreError:
+    if lost or (
+        sqlstate is not None
+        and (sqlstate[:2] in _CONNECTION_CLASSES or sqlstate in _CONNECTION_STATES)
     ):
         return ConnectionLostError(
             f"database connection lost: {detail}; nothing of the interrupted transaction "
@@ -62,8 +73,14 @@ def translate_error(error: sa_exc.DBAPIError) -> ActorTokenStoreError:
 
 @contextmanager
 def translate_database_errors() -> Iterator[None]:
-    """Re-raise SQLAlchemy driver errors raised inside the block as library errors."""
+    """Re-raise driver errors raised inside the block as library errors.
+
+    Both kinds are translated: SQLAlchemy's wrappers, and psycopg's own errors from
+    statements run on the driver connection directly (`actortoken_store.driver`).
+    """
     try:
         yield
     except sa_exc.DBAPIError as error:
         raise translate_error(error) from error
+    except psycopg.Error as error:
+        raise translate_driver_error(error) from error

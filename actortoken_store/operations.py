@@ -1,9 +1,11 @@
 """Repository operations written once for both the sync and the async repository.
 
-Each operation is a generator: it yields a statement, receives its `Result`, and finally
-returns the operation's value. The sync repository drives it with ``Session.execute`` and
-the async one with ``await AsyncSession.execute``; both get buffered results, so the code
-here never does I/O and every rule exists once.
+Each operation is a generator: it yields a step, receives the step's result, and finally
+returns the operation's value. A step is either a `Call` (a fixed statement and its
+parameter values), which the runners execute on the session's psycopg connection and
+answer with `Rows`, or any other SQLAlchemy statement, which they pass to
+``Session.execute`` (or ``await AsyncSession.execute``) and answer with its buffered
+`Result`. The code here never does I/O, so every rule exists once for sync and async.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Generator, Iterable, Sequence
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Executable, Result
+from sqlalchemy import Executable
 
 from actortoken_store import statements
+from actortoken_store.calls import Call, Rows
 from actortoken_store.errors import (
     InvalidArgumentError,
     InvalidTransitionError,
@@ -34,6 +37,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "MAX_PAGE_SIZE",
     "Operation",
+    "Step",
     "get",
     "get_one",
     "list_for_user",
@@ -43,15 +47,17 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Operation = Generator[Executable, Result[Any], T]
-"""A generator that yields statements, receives their results and returns a ``T``."""
+Step = Call | Executable
+"""What an operation yields: a `Call`, answered with `Rows`, or a statement, answered with
+its `sqlalchemy.Result`."""
+
+Operation = Generator[Step, Any, T]
+"""A generator that yields steps, receives their results and returns a ``T``."""
 
 DEFAULT_BATCH_SIZE: Final = 1000
-"""Rows per INSERT in `save_many`, well below PostgreSQL's 65,535 bind parameters."""
-
-MAX_BIND_PARAMETERS: Final = 65_535
-"""Maximum number of bind parameters in one statement, because PostgreSQL's protocol counts
-them in a 16-bit field. `save_many` splits batches that would need more."""
+"""Rows per INSERT in `save_many`. The rows travel as one JSON parameter, so any size
+works; around a thousand rows was the fastest size in the bench (larger JSON documents
+cost the server more per row)."""
 
 MAX_PAGE_SIZE: Final = 1000
 
@@ -70,8 +76,7 @@ def save_many(
     Snapshots are grouped into rounds in which every id appears once (PostgreSQL's ON
     CONFLICT cannot touch a row twice in one statement); a later snapshot of the same id
     goes to a later round, so the rule sees them in input order. Each round is sent in
-    batches of ``batch_size`` rows, or fewer when a batch would exceed
-    `MAX_BIND_PARAMETERS`.
+    batches of ``batch_size`` rows, one statement each.
 
     Raises:
         InvalidArgumentError: ``batch_size`` is not a positive integer, or an item is not an
@@ -90,12 +95,11 @@ def save_many(
             )
     if not ordered:
         return SaveReport(())
-    rows_per_statement = min(batch_size, MAX_BIND_PARAMETERS // len(to_row(ordered[0])))
     outcomes: list[SaveOutcome | None] = [None] * len(ordered)
 
     for round_positions in _rounds(ordered):
-        for start in range(0, len(round_positions), rows_per_statement):
-            positions = round_positions[start : start + rows_per_statement]
+        for start in range(0, len(round_positions), batch_size):
+            positions = round_positions[start : start + batch_size]
             batch = [ordered[position] for position in positions]
             batch_outcomes = yield from _save_batch(batch)
             for position, outcome in zip(positions, batch_outcomes, strict=True):
@@ -124,14 +128,14 @@ def _rounds(tokens: Sequence[ActorToken]) -> list[list[int]]:
 
 
 def _save_batch(batch: Sequence[ActorToken]) -> Operation[list[SaveOutcome]]:
-    result = yield statements.upsert_tokens([to_row(token) for token in batch])
-    applied = {row.id: row.inserted for row in result}
+    result: Rows = yield statements.upsert_tokens([to_row(token) for token in batch])
+    applied = {row["id"]: row["inserted"] for row in result}
 
     missing = [token.id for token in batch if token.id not in applied]
-    stored: dict[str, Any] = {}
+    stored: dict[str, dict[str, Any]] = {}
     if missing:
-        states = yield statements.select_states(missing)
-        stored = {row.id: row for row in states}
+        states: Rows = yield statements.select_states(missing)
+        stored = {row["id"]: row for row in states}
 
     outcomes = []
     for token in batch:
@@ -143,19 +147,22 @@ def _save_batch(batch: Sequence[ActorToken]) -> Operation[list[SaveOutcome]]:
     return outcomes
 
 
-def _classify_unapplied(token: ActorToken, stored: Any) -> SaveOutcome:
+def _classify_unapplied(token: ActorToken, stored: dict[str, Any] | None) -> SaveOutcome:
     """Tell a stale or repeated snapshot (unchanged) from one that contradicts the row."""
     if stored is None:
         # Deleted by another transaction after the upsert looked; nothing was written.
         return SaveOutcome.UNCHANGED
-    if stored.user_id != token.user_id or datetime_to_ms(stored.created_at) != token.created_at:
+    if (
+        stored["user_id"] != token.user_id
+        or datetime_to_ms(stored["created_at"]) != token.created_at
+    ):
         return SaveOutcome.CONFLICT
-    stored_status = TokenStatus(stored.status)
+    stored_status = TokenStatus(stored["status"])
     if stored_status.is_terminal and token.status is not stored_status:
         # A pending snapshot from before the final one is a stale replay of the history.
         # A later pending one, or another terminal status, contradicts the stored row.
         stale = token.status is TokenStatus.PENDING and token.updated_at <= datetime_to_ms(
-            stored.updated_at
+            stored["updated_at"]
         )
         return SaveOutcome.UNCHANGED if stale else SaveOutcome.CONFLICT
     return SaveOutcome.UNCHANGED
@@ -164,9 +171,8 @@ def _classify_unapplied(token: ActorToken, stored: Any) -> SaveOutcome:
 def get(token_id: str) -> Operation[ActorToken | None]:
     """Return the stored token with ``token_id``, or None."""
     _check_text_argument("token_id", token_id)
-    result = yield statements.select_by_id(token_id)
-    row = result.mappings().one_or_none()
-    return None if row is None else from_row(row)
+    rows: Rows = yield statements.select_by_id(token_id)
+    return from_row(rows[0]) if rows else None
 
 
 def get_one(token_id: str) -> Operation[ActorToken]:
@@ -197,10 +203,10 @@ def list_for_user(
         position = (ms_to_datetime(created_at_ms), last_id)
 
     # One extra row tells whether another page follows.
-    result = yield statements.select_for_user(
+    rows: Rows = yield statements.select_for_user(
         user_id, status=wanted, limit=limit + 1, after=position
     )
-    tokens = [from_row(row) for row in result.mappings()]
+    tokens = [from_row(row) for row in rows]
     if len(tokens) <= limit:
         return Page(tokens, None)
     items = tokens[:limit]
@@ -216,17 +222,16 @@ def transition(token_id: str, target: TokenStatus, at_ms: int) -> Operation[Acto
         InvalidTransitionError: the token is not pending; the error names its status.
     """
     _check_text_argument("token_id", token_id)
-    result = yield statements.transition_token(token_id, target, ms_to_datetime(at_ms))
-    row = result.mappings().one_or_none()
-    if row is not None:
-        return from_row(row)
+    rows: Rows = yield statements.transition_token(token_id, target, ms_to_datetime(at_ms))
+    if rows:
+        return from_row(rows[0])
 
     # Nothing matched: find out whether the token is missing or no longer pending.
-    states = yield statements.select_states([token_id])
-    current = states.one_or_none()
-    if current is None:
+    states: Rows = yield statements.select_states([token_id])
+    if not states:
         raise TokenNotFoundError(token_id)
-    raise InvalidTransitionError(token_id, TokenStatus(current.status).value, target.value)
+    current = TokenStatus(states[0]["status"])
+    raise InvalidTransitionError(token_id, current.value, target.value)
 
 
 def _check_text_argument(name: str, value: object) -> None:

@@ -7,29 +7,41 @@ interleave between a read and a write:
   is newer, or equal while the stored row is pending and the snapshot is terminal. A
   terminal row never changes status, and ``user_id`` and ``created_at`` never change.
 - transition (`transition_token`): the UPDATE matches only a pending row.
+
+The builders return `Call` values: a statement whose SQL is fixed per shape, plus the values
+of its bind parameters, so the runners compile each shape once.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Final, cast
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
-    Select,
+    Executable,
+    Integer,
     Table,
+    Text,
     and_,
+    any_,
+    bindparam,
     func,
-    literal,
+    literal_column,
     or_,
     select,
-    text,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.sql.dml import ReturningDelete, ReturningInsert, ReturningUpdate
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
+from actortoken_store.calls import Call
 from actortoken_store.model import TokenStatus
 from actortoken_store.schema import ActorTokenRecord
 
@@ -72,35 +84,94 @@ def snapshot_applies(stored: Any, incoming: Any) -> ColumnElement[bool]:
     )
 
 
-def upsert_tokens(rows: Sequence[dict[str, Any]]) -> ReturningInsert[Any]:
+def upsert_tokens(rows: Sequence[dict[str, Any]]) -> Call:
     """Build the INSERT ... ON CONFLICT that stores ``rows``, which must have distinct ids.
 
-    It returns ``id`` and ``inserted`` for each row it inserted or updated; a row it left
-    alone returns nothing.
+    All rows must have the same keys, the names of the columns to write. They travel as
+    one JSON array in a single parameter, expanded on the server by
+    ``json_populate_recordset`` with the table's own row type, so the SQL has one fixed
+    shape per set of columns whatever the number of rows, and no bind-parameter limit
+    applies. Each value is sent in its PostgreSQL text input form (see `rows_to_json`).
+
+    The statement returns ``id`` and ``inserted`` for each row it inserted or updated; a
+    row it left alone returns nothing.
     """
-    statement = insert(TOKENS).values(list(rows))
+    columns = tuple(rows[0]) if rows else tuple(TOKENS.c.keys())
+    return Call(_upsert_statement(columns), {"rows": rows_to_json(rows)})
+
+
+def rows_to_json(rows: Sequence[dict[str, Any]]) -> str:
+    """Encode rows as a JSON array of objects in the form ``json_populate_recordset`` reads.
+
+    Strings, numbers, booleans, null, and dicts and lists (for JSONB columns) are plain
+    JSON. An aware datetime becomes its ISO 8601 text and bytes become PostgreSQL's
+    ``\\x`` hex form, which are the text inputs of ``timestamptz`` and ``bytea``.
+    """
+    return json.dumps(rows, default=_text_input, separators=(",", ":"))
+
+
+def _text_input(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    raise TypeError(f"cannot send a {type(value).__name__} value in an upsert batch")
+
+
+class _NullOfRowType(ColumnElement[Any]):
+    """``NULL::<table>``: a null of a table's row type, the first argument of
+    ``json_populate_recordset``. Compiled through the compiler's identifier preparer, so
+    the table name follows the statement's ``schema_translate_map``."""
+
+    inherit_cache = True
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+
+@compiles(_NullOfRowType)
+def _compile_null_of_row_type(element: _NullOfRowType, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"NULL::{compiler.preparer.format_table(element.table)}"
+
+
+@lru_cache(maxsize=32)
+def _upsert_statement(columns: tuple[str, ...]) -> Executable:
+    # A text parameter cast on the server: a JSON-typed parameter would be encoded twice.
+    payload = sql_cast(bindparam("rows", type_=Text), JSON)
+    source = func.json_populate_recordset(_NullOfRowType(TOKENS), payload).table_valued(
+        *columns, name="incoming"
+    )
+    statement = insert(TOKENS).from_select(
+        list(columns), select(*(source.c[name] for name in columns))
+    )
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[TOKENS.c.id],
-        set_={name: excluded[name] for name in _UPDATABLE},
+        set_={name: excluded[name] for name in _UPDATABLE if name in columns},
         where=snapshot_applies(TOKENS.c, excluded),
-    ).returning(TOKENS.c.id, text("(xmax = 0) AS inserted"))
+    ).returning(TOKENS.c.id, literal_column("(xmax = 0)").label("inserted"))
 
 
-def select_states(token_ids: Sequence[str]) -> Select[Any]:
+_SELECT_STATES: Final = select(
+    TOKENS.c.id,
+    TOKENS.c.status,
+    TOKENS.c.user_id,
+    TOKENS.c.created_at,
+    TOKENS.c.updated_at,
+).where(TOKENS.c.id == any_(bindparam("token_ids", type_=ARRAY(Text))))
+
+
+def select_states(token_ids: Sequence[str]) -> Call:
     """Select what classifies a snapshot that was not applied: status, owner and times."""
-    return select(
-        TOKENS.c.id,
-        TOKENS.c.status,
-        TOKENS.c.user_id,
-        TOKENS.c.created_at,
-        TOKENS.c.updated_at,
-    ).where(TOKENS.c.id.in_(token_ids))
+    return Call(_SELECT_STATES, {"token_ids": list(token_ids)})
 
 
-def select_by_id(token_id: str) -> Select[Any]:
+_SELECT_BY_ID: Final = select(TOKENS).where(TOKENS.c.id == bindparam("token_id"))
+
+
+def select_by_id(token_id: str) -> Call:
     """Select one token by id."""
-    return select(TOKENS).where(TOKENS.c.id == token_id)
+    return Call(_SELECT_BY_ID, {"token_id": token_id})
 
 
 def select_for_user(
@@ -109,34 +180,57 @@ def select_for_user(
     status: TokenStatus | None,
     limit: int,
     after: tuple[datetime, str] | None,
-) -> Select[Any]:
+) -> Call:
     """Select a user's tokens newest first, after a keyset position (creation time, id)."""
-    statement = select(TOKENS).where(TOKENS.c.user_id == user_id)
+    parameters: dict[str, Any] = {"user_id": user_id, "limit": limit}
     if status is not None:
-        statement = statement.where(TOKENS.c.status == status)
+        parameters["status"] = status
     if after is not None:
-        statement = statement.where(tuple_(TOKENS.c.created_at, TOKENS.c.id) < tuple_(*after))
-    return statement.order_by(TOKENS.c.created_at.desc(), TOKENS.c.id.desc()).limit(limit)
+        parameters["after_created_at"], parameters["after_id"] = after
+    return Call(_user_page(status is not None, after is not None), parameters)
 
 
-def transition_token(token_id: str, target: TokenStatus, at: datetime) -> ReturningUpdate[Any]:
-    """Build the UPDATE that moves a pending token to ``target`` and returns the new row.
-
-    ``updated_at`` never moves backwards: a transition time older than the stored one
-    keeps the stored one.
-    """
-    return (
-        TOKENS.update()
-        .where(TOKENS.c.id == token_id, TOKENS.c.status == TokenStatus.PENDING)
-        .values(status=target, updated_at=_greatest(TOKENS.c.updated_at, at))
-        .returning(*TOKENS.c)
+@lru_cache(maxsize=4)
+def _user_page(with_status: bool, with_after: bool) -> Executable:
+    statement = select(TOKENS).where(TOKENS.c.user_id == bindparam("user_id"))
+    if with_status:
+        statement = statement.where(
+            TOKENS.c.status == bindparam("status", type_=TOKENS.c.status.type)
+        )
+    if with_after:
+        position = tuple_(
+            bindparam("after_created_at", type_=TOKENS.c.created_at.type),
+            bindparam("after_id", type_=Text),
+        )
+        statement = statement.where(tuple_(TOKENS.c.created_at, TOKENS.c.id) < position)
+    return statement.order_by(TOKENS.c.created_at.desc(), TOKENS.c.id.desc()).limit(
+        bindparam("limit", type_=Integer)
     )
 
 
-def delete_token(token_id: str) -> ReturningDelete[Any]:
+# updated_at never moves backwards: a transition time older than the stored one keeps
+# the stored one.
+_TRANSITION: Final = (
+    TOKENS.update()
+    .where(TOKENS.c.id == bindparam("token_id"), TOKENS.c.status == TokenStatus.PENDING)
+    .values(
+        status=bindparam("target", type_=TOKENS.c.status.type),
+        updated_at=func.greatest(
+            TOKENS.c.updated_at, bindparam("at", type_=TOKENS.c.updated_at.type)
+        ),
+    )
+    .returning(*TOKENS.c)
+)
+
+
+def transition_token(token_id: str, target: TokenStatus, at: datetime) -> Call:
+    """Build the UPDATE that moves a pending token to ``target`` and returns the new row."""
+    return Call(_TRANSITION, {"token_id": token_id, "target": target, "at": at})
+
+
+_DELETE: Final = TOKENS.delete().where(TOKENS.c.id == bindparam("token_id")).returning(TOKENS.c.id)
+
+
+def delete_token(token_id: str) -> Call:
     """Build the DELETE of one token by id, returning its id."""
-    return TOKENS.delete().where(TOKENS.c.id == token_id).returning(TOKENS.c.id)
-
-
-def _greatest(column: Any, value: datetime) -> ColumnElement[datetime]:
-    return func.greatest(column, literal(value, type_=TOKENS.c.updated_at.type))
+    return Call(_DELETE, {"token_id": token_id})

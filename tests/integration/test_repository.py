@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy import Engine, text
 
-from actortoken_store import migrate, operations
+from actortoken_store import migrate
 from actortoken_store.errors import (
     InvalidArgumentError,
     InvalidTransitionError,
@@ -413,18 +413,15 @@ def test_save_many_bounded_statements(any_repo: RepoDriver) -> None:
     assert len(second) == 6
 
 
-def test_save_many_splits_oversized_batch(
-    any_repo: RepoDriver, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # With room for 80 parameters, a statement takes 10 rows of 8 columns.
-    monkeypatch.setattr(operations, "MAX_BIND_PARAMETERS", 80)
-    tokens = many_tokens(25)
+def test_save_many_batch_one_statement(any_repo: RepoDriver) -> None:
+    # A batch travels as one JSON parameter, so its size meets no bind-parameter limit.
+    tokens = many_tokens(2500)
 
     with count_statements(any_repo.engine) as statements:
-        report = any_repo.save_many(tokens, batch_size=1000)
+        report = any_repo.save_many(tokens, batch_size=2500)
 
-    assert report.count(SaveOutcome.INSERTED) == 25
-    assert len(statements) == 3
+    assert report.count(SaveOutcome.INSERTED) == 2500
+    assert len(statements) == 1
 
 
 @pytest.mark.slow

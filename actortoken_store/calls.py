@@ -1,0 +1,35 @@
+"""Fixed statements with parameter values, which the repositories run on the driver directly.
+
+An operation yields a `Call` instead of a bare statement when the statement's SQL does not
+depend on the values. The runners then compile the statement once per schema and dialect,
+and execute it on the psycopg connection that the caller's session already holds, inside
+the caller's transaction. That skips SQLAlchemy's per-execution work (cache-key lookup,
+execution context, result metadata), which costs more than the statement itself for a
+point read; the bench measures the difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from sqlalchemy import Executable
+
+__all__ = ["Call", "Rows"]
+
+Rows: TypeAlias = list[dict[str, Any]]
+"""The rows of a `Call`, each a dict keyed by result column name; empty for no rows."""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A statement and the values of its named bind parameters.
+
+    Compiled SQL is cached by the statement object's identity, so ``statement`` must be a
+    long-lived object (a module constant or the result of a cached builder), never one
+    built per call.
+    """
+
+    statement: Executable
+    parameters: Mapping[str, Any]

@@ -1,0 +1,139 @@
+"""Run a `Call` on the psycopg connection beneath a SQLAlchemy session.
+
+The statement is compiled once per (statement, schema, dialect) with SQLAlchemy's own
+compiler, so the SQL is exactly what ``Session.execute`` would send. Each execution then
+costs what a bare psycopg ``execute`` costs, plus SQLAlchemy's bind and result processors
+of the statement's types (for example the status enum), which are applied here as
+``Session.execute`` would apply them.
+
+This path would skip SQLAlchemy's cursor events and ``echo`` logging, which SQL logging,
+tracing (such as OpenTelemetry's SQLAlchemy instrumentation) and statement counting rely
+on. So the runners use it only when `is_observed` is false for the connection, and
+otherwise send the same statement through ``Session.execute``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from psycopg import AsyncConnection, Connection
+from sqlalchemy import ClauseElement, CursorResult, Dialect, Executable, Result
+from sqlalchemy import Connection as SqlAlchemyConnection
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from actortoken_store.calls import Call, Rows
+
+__all__ = [
+    "CompiledCall",
+    "compile_call",
+    "is_observed",
+    "rows_from_result",
+    "run",
+    "run_async",
+]
+
+Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCall:
+    """A statement compiled for one schema, with its type processors."""
+
+    sql: str
+    compiled: SQLCompiler
+    bind_processors: Mapping[str, Processor]
+    result_processors: tuple[Processor | None, ...]
+    """One entry per result column, in order; empty when no column needs processing."""
+
+    def parameters(self, values: Mapping[str, Any]) -> MutableMapping[str, Any]:
+        """Return the driver parameters: ``values`` plus the statement's literal binds."""
+        parameters = self.compiled.construct_params(values)
+        for name, process in self.bind_processors.items():
+            if name in parameters:
+                parameters[name] = process(parameters[name])
+        return parameters
+
+    def rows(self, names: list[str], records: list[tuple[Any, ...]]) -> Rows:
+        """Turn driver records into dicts, applying the result processors."""
+        rows = [dict(zip(names, record, strict=True)) for record in records]
+        if self.result_processors:
+            processed = [
+                (name, process)
+                for name, process in zip(names, self.result_processors, strict=True)
+                if process is not None
+            ]
+            for row in rows:
+                for name, process in processed:
+                    value = row[name]
+                    if value is not None:
+                        row[name] = process(value)
+        return rows
+
+
+def is_observed(connection: SqlAlchemyConnection) -> bool:
+    """Tell whether cursor-execute listeners or ``echo`` watch ``connection``'s statements."""
+    dispatch = connection.dispatch
+    return bool(
+        dispatch.before_cursor_execute or dispatch.after_cursor_execute or connection.engine.echo
+    )
+
+
+@lru_cache(maxsize=256)
+def compile_call(statement: Executable, schema: str, dialect: Dialect) -> CompiledCall:
+    """Compile ``statement`` with its tables placed in ``schema``."""
+    assert isinstance(statement, ClauseElement)
+    compiled = statement.compile(
+        dialect=dialect,
+        schema_translate_map={None: schema},
+        render_schema_translate=True,
+    )
+    assert isinstance(compiled, SQLCompiler)
+
+    bind_processors = {}
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            bind_processors[name] = process
+
+    result_processors: tuple[Processor | None, ...] = ()
+    columns = getattr(statement, "exported_columns", None)
+    if columns is not None:
+        processors = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        )
+        if any(process is not None for process in processors):
+            result_processors = processors
+
+    return CompiledCall(compiled.string, compiled, bind_processors, result_processors)
+
+
+def run(connection: Any, compiled: CompiledCall, call: Call) -> Rows:
+    """Execute ``call`` on a psycopg `Connection` and return its rows."""
+    assert isinstance(connection, Connection)
+    with connection.cursor() as cursor:
+        cursor.execute(compiled.sql, compiled.parameters(call.parameters))
+        if cursor.description is None:
+            return []
+        names = [column.name for column in cursor.description]
+        return compiled.rows(names, cursor.fetchall())
+
+
+async def run_async(connection: Any, compiled: CompiledCall, call: Call) -> Rows:
+    """Execute ``call`` on a psycopg `AsyncConnection` and return its rows."""
+    assert isinstance(connection, AsyncConnection)
+    async with connection.cursor() as cursor:
+        await cursor.execute(compiled.sql, compiled.parameters(call.parameters))
+        if cursor.description is None:
+            return []
+        names = [column.name for column in cursor.description]
+        return compiled.rows(names, await cursor.fetchall())
+
+
+def rows_from_result(result: Result[Any]) -> Rows:
+    """Return the rows of a SQLAlchemy result in the form `run` returns them."""
+    if isinstance(result, CursorResult) and not result.returns_rows:
+        return []
+    return [dict(row) for row in result.mappings()]
