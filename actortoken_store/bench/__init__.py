@@ -1,4 +1,4 @@
-"""Benchmarks of the store against raw psycopg on the same table: ``python -m actortoken_store.bench``.
+"""Benchmarks of the store against raw psycopg: ``python -m actortoken_store.bench``.
 
 The bench creates its own database, loads synthetic Clerk-shaped tokens, runs each store
 method and its raw psycopg reference in the same process with alternating repeats, and

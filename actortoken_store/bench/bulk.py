@@ -14,13 +14,12 @@ import sqlalchemy
 from psycopg.types.json import Jsonb
 from sqlalchemy.orm import Session
 
+from actortoken_store.bench.timing import stopwatch_ns
 from actortoken_store.config import create_engine
 from actortoken_store.model import ActorToken
 from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.rows import to_row
 from actortoken_store.schema import ActorTokenRecord
-
-from actortoken_store.bench.timing import stopwatch_ns
 
 __all__ = ["LOADERS", "Loader", "copy_values"]
 
@@ -28,8 +27,7 @@ Loader = Callable[[sqlalchemy.URL, Sequence[ActorToken], Sequence[tuple[Any, ...
 """Load tokens into an empty table; return the elapsed nanoseconds."""
 
 _COPY = (
-    "COPY actor_tokens (id, status, user_id, actor, token, url, created_at, updated_at) "
-    "FROM STDIN"
+    "COPY actor_tokens (id, status, user_id, actor, token, url, created_at, updated_at) FROM STDIN"
 )
 
 

@@ -18,13 +18,12 @@ import psycopg
 import sqlalchemy
 from sqlalchemy.orm import Session
 
+from actortoken_store.bench.database import libpq_url
+from actortoken_store.bench.timing import stopwatch_ns
 from actortoken_store.config import create_engine
 from actortoken_store.model import ms_to_datetime
 from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.statements import TOKENS
-
-from actortoken_store.bench.database import libpq_url
-from actortoken_store.bench.timing import stopwatch_ns
 
 __all__ = ["LIST_PAGE", "Latencies", "measure_reads", "measure_transitions"]
 

@@ -43,9 +43,7 @@ class Row:
 class Results:
     """Numbers by `RESULT_KEYS` name, the table lines, row counts and versions."""
 
-    values: dict[str, float | None] = field(
-        default_factory=lambda: dict.fromkeys(RESULT_KEYS)
-    )
+    values: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(RESULT_KEYS))
     rows: list[Row] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
@@ -71,7 +69,8 @@ class Results:
         ]
         for index, line in enumerate(lines):
             cells = (line.metric, line.store, line.reference, line.ratio, line.target)
-            out.write("  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip())
+            padded = (cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+            out.write("  ".join(padded).rstrip())
             out.write("\n")
             if index == 0:
                 out.write("  ".join("-" * width for width in widths) + "\n")

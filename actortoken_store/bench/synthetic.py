@@ -27,9 +27,7 @@ YEAR_MS: Final = 365 * DAY_MS
 TICKET_LIFETIME_S: Final = 3600
 
 _ALPHABET: Final = string.ascii_letters + string.digits
-_HEADER: Final = (
-    base64.urlsafe_b64encode(b'{"alg":"RS256","typ":"JWT"}').decode().rstrip("=")
-)
+_HEADER: Final = base64.urlsafe_b64encode(b'{"alg":"RS256","typ":"JWT"}').decode().rstrip("=")
 _INSTANCE: Final = "ins_2UFawfnXlgH1JnxlJPv4bxOe5Lx"
 _URL_PREFIX: Final = "https://example-app-00.clerk.accounts.dev/v1/tickets/accept?ticket="
 

@@ -43,9 +43,9 @@ def test_rows_to_json_rejects_unknown_type() -> None:
 
 
 def test_upsert_shape_fixed_per_columns() -> None:
-    first = upsert_tokens([{"id": "a", "user_id": "u"}])
-    second = upsert_tokens([{"id": "b", "user_id": "v"}, {"id": "c", "user_id": "w"}])
-    other = upsert_tokens([{"id": "a", "status": TokenStatus.PENDING}])
+    first = upsert_tokens([{"id": "a", "status": "pending"}])
+    second = upsert_tokens([{"id": "b", "status": "pending"}, {"id": "c", "status": "revoked"}])
+    other = upsert_tokens([{"id": "a", "status": "pending", "user_id": "u"}])
     assert first.statement is second.statement
     assert first.statement is not other.statement
     assert list(second.parameters) == ["rows"]
