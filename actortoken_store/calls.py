@@ -4,8 +4,8 @@ An operation yields a `Call` instead of a bare statement when the statement's SQ
 depend on the values. The runners then compile the statement once per schema and dialect,
 and execute it on the psycopg connection that the caller's session already holds, inside
 the caller's transaction. That skips SQLAlchemy's per-execution work (cache-key lookup,
-execution context, result metadata), which costs more than the statement itself for a
-point read; the bench measures the difference.
+execution context, result metadata). For a point read, that work costs more than the
+statement itself, as the bench measures.
 """
 
 from __future__ import annotations

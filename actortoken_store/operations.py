@@ -2,9 +2,9 @@
 
 Each operation is a generator: it yields a step, receives the step's result, and finally
 returns the operation's value. A step is either a `Call` (a fixed statement and its
-parameter values), which the runners execute on the session's psycopg connection and
-answer with `Rows`, or any other SQLAlchemy statement, which they pass to
-``Session.execute`` (or ``await AsyncSession.execute``) and answer with its buffered
+parameter values) or any other SQLAlchemy statement. The runners execute a `Call` on the
+session's psycopg connection and send back `Rows`. They pass any other statement to
+``Session.execute`` (or ``await AsyncSession.execute``) and send back its buffered
 `Result`. The code here never does I/O, so every rule exists once for sync and async.
 """
 
@@ -48,16 +48,16 @@ __all__ = [
 
 T = TypeVar("T")
 Step = Call | Executable
-"""What an operation yields: a `Call`, answered with `Rows`, or a statement, answered with
-its `sqlalchemy.Result`."""
+"""What an operation yields. The runner sends back `Rows` for a `Call` and a
+`sqlalchemy.Result` for any other statement."""
 
 Operation = Generator[Step, Any, T]
 """A generator that yields steps, receives their results and returns a ``T``."""
 
 DEFAULT_BATCH_SIZE: Final = 1000
-"""Rows per INSERT in `save_many`. The rows travel as one JSON parameter, so any size
-works; around a thousand rows was the fastest size in the bench (larger JSON documents
-cost the server more per row)."""
+"""Rows per INSERT in `save_many`. The rows travel as one JSON parameter, so no
+bind-parameter limit caps the size. Larger batches cost more memory on both sides and were
+no faster in the bench."""
 
 MAX_PAGE_SIZE: Final = 1000
 

@@ -88,10 +88,10 @@ def upsert_tokens(rows: Sequence[dict[str, Any]]) -> Call:
     """Build the INSERT ... ON CONFLICT that stores ``rows``, which must have distinct ids.
 
     All rows must have the same keys, the names of the columns to write. They travel as
-    one JSON array in a single parameter, expanded on the server by
-    ``json_populate_recordset`` with the table's own row type, so the SQL has one fixed
-    shape per set of columns whatever the number of rows, and no bind-parameter limit
-    applies. Each value is sent in its PostgreSQL text input form (see `rows_to_json`).
+    one JSON array in a single parameter, which ``json_populate_recordset`` expands on the
+    server with the table's own row type. So the SQL has one fixed shape per set of
+    columns whatever the number of rows, and no bind-parameter limit applies. Each value
+    is sent in its PostgreSQL text input form (see `rows_to_json`).
 
     The statement returns ``id`` and ``inserted`` for each row it inserted or updated; a
     row it left alone returns nothing.

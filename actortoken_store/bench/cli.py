@@ -196,7 +196,7 @@ def run_latency(
 ) -> None:
     """Time get, list_for_user and accept against their raw references.
 
-    The table holds ``population`` from the bulk section, every token pending.
+    The table contains ``population`` from the bulk section, every token pending.
     """
     with psycopg.connect(libpq_url(url), autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE actor_tokens")

@@ -2,7 +2,7 @@
 
 Ids, users, actors and tickets are random but deterministic for a seed. Tickets are JWTs
 with Clerk's header and payload claims (``exp``, ``iat``, ``iid``, ``sid``, ``st``) and a
-random 256-byte signature, so rows have the size of real ones (about 1.3 KB as JSON).
+random 256-byte signature, so rows have the size of real ones (about 1.5 KB as JSON).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class SyntheticTokens:
     """A deterministic population of tokens: ``count`` tokens over ``users`` and ``actors``.
 
     Token ``i`` is created at an even spacing over the year before `NOW_MS`, so the
-    newest tokens have the highest indexes, and a 30-day window holds about 30/365 of
+    newest tokens have the highest indexes, and a 30-day window contains about 30/365 of
     them. Every token is pending, as Clerk returns a newly created one.
     """
 
