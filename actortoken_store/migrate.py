@@ -118,7 +118,11 @@ def _x_argument(config: Config, key: str) -> str | None:
 
 
 def upgrade(config: Config, revision: str = "head", *, sql: bool = False) -> None:
-    """Upgrade to ``revision``; with ``sql``, write the SQL to the config's stdout instead."""
+    """Upgrade to ``revision``.
+
+    With ``sql``, nothing connects: the SQL is written to ``config.output_buffer``, which
+    is standard output unless the caller sets another stream.
+    """
     _run(command.upgrade, config, revision, sql=sql)
 
 
