@@ -6,10 +6,10 @@ work wherever the package is installed, with no ``alembic.ini`` in sight.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Final
 
@@ -39,6 +39,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+MIGRATIONS_PACKAGE: Final = "actortoken_store.migrations"
+"""The package that holds ``env.py`` and the revisions in an installed copy."""
+
 VERSION_TABLE: Final = "actortoken_store_version"
 """The store's own Alembic version table, separate from an application's ``alembic_version``."""
 
@@ -48,12 +51,24 @@ class MigrationError(ConfigurationError):
 
 
 def _script_location() -> str:
-    # A checkout keeps the revisions in the top-level migrations/ folder; an installed wheel
-    # keeps them in the actortoken_store.migrations package.
+    """Return the folder of ``env.py`` and the revisions.
+
+    A wheel installs them as the package ``actortoken_store.migrations``, and an editable
+    install maps that package to the checkout's top-level ``migrations/`` folder. Without
+    any install (the checkout on ``sys.path``), that folder is used directly.
+    """
+    spec = importlib.util.find_spec(MIGRATIONS_PACKAGE)
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            if (Path(folder) / "env.py").is_file():
+                return str(folder)
     checkout = Path(__file__).resolve().parent.parent / "migrations"
     if (checkout / "env.py").is_file():
         return str(checkout)
-    return str(resources.files("actortoken_store") / "migrations")
+    raise MigrationError(
+        f"the store's migrations are missing: neither the package {MIGRATIONS_PACKAGE} nor "
+        f"{checkout} contains env.py; reinstall actortoken-store"
+    )
 
 
 def make_config(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
@@ -206,18 +205,6 @@ def test_schema_from_x_argument(fresh_url: str) -> None:
     migrate.upgrade(config)
 
     assert ("tenant_x", "actor_tokens") in tables(fresh_url)
-
-
-def test_offline_sql_via_function() -> None:
-    config = migrate.make_config()
-    stdout = io.StringIO()
-    config.output_buffer = stdout
-
-    migrate.upgrade(config, sql=True)
-
-    sql = stdout.getvalue()
-    assert "CREATE TYPE public.actor_token_status" in sql
-    assert f"INSERT INTO public.{VERSION_TABLE}" in sql
 
 
 PSQL = shutil.which("psql")
