@@ -12,7 +12,6 @@ from setuptools import find_packages, setup
 MIGRATION_PACKAGES = ["actortoken_store.migrations", "actortoken_store.migrations.versions"]
 
 setup(
-    packages=find_packages(include=["actortoken_store", "actortoken_store.*"])
-    + MIGRATION_PACKAGES,
+    packages=find_packages(include=["actortoken_store", "actortoken_store.*"]) + MIGRATION_PACKAGES,
     package_dir={"actortoken_store.migrations": "migrations"},
 )
