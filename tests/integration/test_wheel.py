@@ -172,10 +172,10 @@ def test_installed_cli_upgrades(installed_python: Path, empty_folder: Path, fres
             str(installed_python),
             "-m",
             "actortoken_store.cli.main",
-            "db",
-            "upgrade",
             "--database-url",
             fresh_url,
+            "db",
+            "upgrade",
         ],
         cwd=empty_folder,
     )
