@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from actortoken_store.aio import AsyncActorTokenRepository
 from actortoken_store.errors import (
+    ActorClaimsMissingError,
     ActorTokenStoreError,
     ConfigurationError,
     ConnectionLostError,
@@ -20,9 +22,11 @@ from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.results import Page, SaveOutcome, SaveReport, SaveResult
 
 __all__ = [
+    "ActorClaimsMissingError",
     "ActorToken",
     "ActorTokenRepository",
     "ActorTokenStoreError",
+    "AsyncActorTokenRepository",
     "ConfigurationError",
     "ConnectionLostError",
     "DatabaseError",

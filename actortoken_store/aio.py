@@ -6,7 +6,7 @@ have the same methods, rules and errors; only the way statements are executed di
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actortoken_store import driver, operations
 from actortoken_store.calls import Call
+from actortoken_store.clerk_models import TokenInput
 from actortoken_store.config import validate_schema_name
 from actortoken_store.dberrors import translate_database_errors
 from actortoken_store.model import ActorToken, TokenStatus
@@ -47,9 +48,11 @@ class AsyncActorTokenRepository:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(schema={self.schema!r})"
 
-    async def save(self, token: ActorToken) -> SaveOutcome:
+    async def save(
+        self, token: TokenInput, *, actor: Mapping[str, Any] | None = None
+    ) -> SaveOutcome:
         """Insert or update one token by id under the monotonic rule."""
-        return await self._run(operations.save(token))
+        return await self._run(operations.save(token, actor=actor))
 
     async def save_many(
         self, tokens: Iterable[ActorToken], *, batch_size: int = operations.DEFAULT_BATCH_SIZE

@@ -10,6 +10,7 @@ Messages never contain a ticket or a ticket URL.
 from __future__ import annotations
 
 __all__ = [
+    "ActorClaimsMissingError",
     "ActorTokenStoreError",
     "ConfigurationError",
     "ConnectionLostError",
@@ -43,6 +44,27 @@ class InvalidActorTokenError(ActorTokenStoreError, ValueError):
         self.field = field
         self.problem = problem
         super().__init__(f"invalid actor token: {field}: {problem}")
+
+
+class ActorClaimsMissingError(InvalidActorTokenError):
+    """A Clerk SDK model carries no actor claims, and the caller passed none.
+
+    clerk-backend-api 7.0.0 declares ``ActorToken.actor`` as a model without fields, so
+    validating Clerk's response drops every actor claim, ``sub`` included. The store never
+    keeps a token without its actor, so pass the claims that were sent to Clerk.
+
+    Attributes:
+        token_id: the id of the token whose claims are missing.
+    """
+
+    def __init__(self, token_id: str) -> None:
+        self.token_id = token_id
+        super().__init__(
+            "actor",
+            f"the Clerk SDK model of token {token_id!r} carries no actor claims, because "
+            "clerk-backend-api 7 drops them while validating the response; pass the claims "
+            "that were sent to Clerk as actor=",
+        )
 
 
 class TokenNotFoundError(ActorTokenStoreError, LookupError):

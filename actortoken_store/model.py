@@ -29,6 +29,7 @@ __all__ = [
     "ObjectType",
     "TokenStatus",
     "ms_to_datetime",
+    "validate_actor",
 ]
 
 logger = logging.getLogger(__name__)
@@ -184,9 +185,14 @@ class ActorToken:
         if isinstance(data, str | bytes | bytearray):
             data = _decode_json(data)
         if not isinstance(data, Mapping):
-            raise InvalidActorTokenError(
-                "<record>", f"expected a JSON object, got {_describe_type(data)}"
-            )
+            problem = f"expected a JSON object, got {_describe_type(data)}"
+            if hasattr(data, "model_dump"):
+                # Most likely clerk_backend_api.models.ActorToken, which has lost its claims.
+                problem += (
+                    "; convert a Clerk SDK model with "
+                    "actortoken_store.clerk_models.from_sdk_model(model, actor=claims)"
+                )
+            raise InvalidActorTokenError("<record>", problem)
 
         unknown = [key for key in data if key not in _KNOWN_KEYS]
         if unknown:
@@ -401,6 +407,16 @@ def _validate_timestamp(name: str, value: object) -> None:
         )
     if value > MAX_TIMESTAMP_MS:
         raise InvalidActorTokenError(name, f"{_describe_value(value)} is after year 9999")
+
+
+def validate_actor(actor: object) -> dict[str, Any]:
+    """Validate actor claims as `ActorToken` does and return a deep copy of them.
+
+    Raises:
+        InvalidActorTokenError: the claims are not an object, lack a non-empty string
+            ``sub``, or contain a value PostgreSQL's JSONB cannot store; the error names it.
+    """
+    return _validate_actor(actor)
 
 
 def _validate_actor(actor: object) -> dict[str, Any]:

@@ -10,13 +10,14 @@ session's psycopg connection and send back `Rows`. They pass any other statement
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import Executable
 
 from actortoken_store import statements
 from actortoken_store.calls import Call, Rows
+from actortoken_store.clerk_models import TokenInput, to_actor_token
 from actortoken_store.errors import (
     InvalidArgumentError,
     InvalidTransitionError,
@@ -62,9 +63,12 @@ no faster in the bench."""
 MAX_PAGE_SIZE: Final = 1000
 
 
-def save(token: ActorToken) -> Operation[SaveOutcome]:
-    """Store one snapshot under the monotonic rule and return what happened to it."""
-    report = yield from save_many([token])
+def save(token: TokenInput, *, actor: Mapping[str, Any] | None = None) -> Operation[SaveOutcome]:
+    """Store one snapshot under the monotonic rule and return what happened to it.
+
+    ``token`` may be a Clerk SDK model, converted with ``actor`` as its claims.
+    """
+    report = yield from save_many([to_actor_token(token, actor)])
     return report.results[0].outcome
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from actortoken_store import driver, operations
 from actortoken_store.calls import Call
+from actortoken_store.clerk_models import TokenInput
 from actortoken_store.config import validate_schema_name
 from actortoken_store.dberrors import translate_database_errors
 from actortoken_store.model import ActorToken, TokenStatus
@@ -48,13 +49,22 @@ class ActorTokenRepository:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(schema={self.schema!r})"
 
-    def save(self, token: ActorToken) -> SaveOutcome:
+    def save(self, token: TokenInput, *, actor: Mapping[str, Any] | None = None) -> SaveOutcome:
         """Insert or update one token by id; see `SaveOutcome` for what can happen.
 
         A stored accepted or revoked token never changes status, an older snapshot never
         replaces a newer one, and at an equal ``updated_at`` a terminal status wins.
+
+        Args:
+            token: the snapshot, as an `ActorToken` or a ``clerk_backend_api.models.ActorToken``.
+            actor: with an SDK model only, the actor claims that were sent to Clerk, because
+                clerk-backend-api 7 drops them from its model.
+
+        Raises:
+            ActorClaimsMissingError: an SDK model without claims and no ``actor``.
+            InvalidArgumentError: ``actor`` given with an `ActorToken`.
         """
-        return self._run(operations.save(token))
+        return self._run(operations.save(token, actor=actor))
 
     def save_many(
         self, tokens: Iterable[ActorToken], *, batch_size: int = operations.DEFAULT_BATCH_SIZE
