@@ -8,6 +8,7 @@ from actortoken_store.aio import AsyncActorTokenRepository
 from actortoken_store.errors import (
     ActorClaimsMissingError,
     ActorTokenStoreError,
+    ClerkRequestError,
     ConfigurationError,
     ConnectionLostError,
     DatabaseError,
@@ -15,6 +16,7 @@ from actortoken_store.errors import (
     InvalidArgumentError,
     InvalidTransitionError,
     SchemaNotReadyError,
+    TokenConflictError,
     TokenNotFoundError,
 )
 from actortoken_store.model import ActorToken, ObjectType, TokenStatus
@@ -27,6 +29,7 @@ __all__ = [
     "ActorTokenRepository",
     "ActorTokenStoreError",
     "AsyncActorTokenRepository",
+    "ClerkRequestError",
     "ConfigurationError",
     "ConnectionLostError",
     "DatabaseError",
@@ -39,6 +42,7 @@ __all__ = [
     "SaveReport",
     "SaveResult",
     "SchemaNotReadyError",
+    "TokenConflictError",
     "TokenNotFoundError",
     "TokenStatus",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "ActorClaimsMissingError",
     "ActorTokenStoreError",
+    "ClerkRequestError",
     "ConfigurationError",
     "ConnectionLostError",
     "DatabaseError",
@@ -20,6 +21,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidTransitionError",
     "SchemaNotReadyError",
+    "TokenConflictError",
     "TokenNotFoundError",
 ]
 
@@ -94,6 +96,57 @@ class InvalidTransitionError(ActorTokenStoreError):
             f"cannot move actor token {token_id!r} to {requested_status!r}: "
             f"its status is {current_status!r} and only pending tokens can change"
         )
+
+
+class TokenConflictError(ActorTokenStoreError):
+    """The stored token contradicts a snapshot from Clerk, so the snapshot was not stored.
+
+    This happens when the stored token is terminal with another status, or belongs to
+    another user or creation time.
+
+    Attributes:
+        token_id: the token's id.
+        stored_status: the stored token's status.
+        snapshot_status: the status in Clerk's snapshot.
+    """
+
+    def __init__(self, token_id: str, stored_status: str, snapshot_status: str) -> None:
+        self.token_id = token_id
+        self.stored_status = stored_status
+        self.snapshot_status = snapshot_status
+        super().__init__(
+            f"actor token {token_id!r} from Clerk ({snapshot_status}) contradicts the stored "
+            f"token ({stored_status}); the snapshot was not stored"
+        )
+
+
+class ClerkRequestError(ActorTokenStoreError):
+    """Clerk's Backend API rejected a request, failed, or sent no usable response.
+
+    Attributes:
+        operation: ``"create"`` or ``"revoke"``.
+        status_code: the HTTP status, or None when no response arrived.
+        codes: Clerk's error codes from the response body, in order; empty when the body
+            had none.
+        token_id: the token concerned, when known.
+    """
+
+    def __init__(
+        self,
+        operation: str,
+        detail: str,
+        *,
+        status_code: int | None = None,
+        codes: tuple[str, ...] = (),
+        token_id: str | None = None,
+    ) -> None:
+        self.operation = operation
+        self.status_code = status_code
+        self.codes = codes
+        self.token_id = token_id
+        target = f" of actor token {token_id!r}" if token_id is not None else " of an actor token"
+        status = f" (HTTP {status_code})" if status_code is not None else ""
+        super().__init__(f"Clerk {operation}{target} failed{status}: {detail}")
 
 
 class DatabaseError(ActorTokenStoreError):

@@ -111,7 +111,7 @@ def test_core_imports_without_sdk() -> None:
         """
         import sys
         sys.modules["clerk_backend_api"] = None  # makes every import of it fail
-        import actortoken_store, actortoken_store.aio
+        import actortoken_store, actortoken_store.aio, actortoken_store.clerk
         from actortoken_store.clerk_models import is_sdk_model
         from actortoken_store.model import ActorToken
         assert not is_sdk_model(object())
