@@ -93,9 +93,10 @@ def to_actor_token(token: TokenInput, actor: Mapping[str, Any] | None) -> ActorT
     """Return ``token`` as an `ActorToken`, converting an SDK model with ``actor``.
 
     Raises:
-        InvalidArgumentError: ``actor`` was given with an `ActorToken`, which has its own.
+        InvalidArgumentError: ``token`` is neither kind of token, or ``actor`` was given
+            with an `ActorToken`, which has its own.
         ActorClaimsMissingError: an SDK model without claims and no ``actor``.
-        InvalidActorTokenError: neither kind of token, or an invalid field.
+        InvalidActorTokenError: a field of the SDK model is invalid.
     """
     if isinstance(token, ActorToken):
         if actor is not None:
@@ -104,4 +105,9 @@ def to_actor_token(token: TokenInput, actor: Mapping[str, Any] | None) -> ActorT
                 "already has its actor claims"
             )
         return token
+    if not is_sdk_model(token):
+        raise InvalidArgumentError(
+            "token must be an ActorToken or a clerk_backend_api.models.ActorToken, got "
+            f"{type(token).__name__}; parse Clerk JSON with ActorToken.from_clerk first"
+        )
     return from_sdk_model(token, actor=actor)

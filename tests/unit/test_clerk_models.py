@@ -98,6 +98,11 @@ def test_to_actor_token_passes_value(records: list[dict[str, Any]]) -> None:
         to_actor_token(token, {"sub": "user_x"})
 
 
+def test_to_actor_token_rejects_dict(records: list[dict[str, Any]]) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"ActorToken\.from_clerk"):
+        to_actor_token(records[0], records[0]["actor"])  # type: ignore[arg-type]
+
+
 def test_from_clerk_hints_at_sdk(records: list[dict[str, Any]]) -> None:
     model = sdk.ActorToken.model_validate(records[0])
 
