@@ -1,25 +1,15 @@
-"""Fixtures for the Clerk bridge tests: the fake Backend API and async repositories."""
+"""Fixtures for the Clerk bridge tests: the fake Backend API and the bridge driver."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator
 
 import pytest
-import sqlalchemy
 from clerk_backend_api import Clerk
-from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.pool import NullPool
 
-from actortoken_store.aio import AsyncActorTokenRepository
-from actortoken_store.config import create_async_engine
+from tests.drivers import EventLoopThread, RepoDriver, RepoFactory
 from tests.fake_clerk import FakeClerk, running_fake_clerk
-
-T = TypeVar("T")
-
-AsyncScenario = Callable[[Callable[[AsyncActorTokenRepository, Clerk], Awaitable[T]]], T]
+from tests.integration.clerk.bridge_driver import BridgeDriver
 
 
 @pytest.fixture
@@ -29,33 +19,42 @@ def fake_clerk() -> Iterator[FakeClerk]:
 
 
 @pytest.fixture
-def clerk(fake_clerk: FakeClerk) -> Iterator[Clerk]:
-    """The real SDK client, pointed at the fake."""
-    with fake_clerk.client() as client:
-        yield client
+def make_clerk(
+    fake_clerk: FakeClerk, loop_thread: EventLoopThread
+) -> Iterator[Callable[[str | None], Clerk]]:
+    """Make real SDK clients for the fake, or for another URL on 127.0.0.1.
+
+    Their HTTP clients are closed after the test, the async ones on the loop that used them.
+    """
+    clients: list[Clerk] = []
+
+    def make(server_url: str | None = None) -> Clerk:
+        client = fake_clerk.client(server_url)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        configuration = client.sdk_configuration
+        if configuration.client is not None:
+            configuration.client.close()
+        if configuration.async_client is not None:
+            loop_thread.run(configuration.async_client.aclose())
 
 
 @pytest.fixture
-def run_async(
-    clean_engine: Engine, database_url: sqlalchemy.URL, fake_clerk: FakeClerk
-) -> AsyncScenario[object]:
-    """Run ``scenario(repo, clerk)`` on a new event loop with an async repository.
+def clerk(make_clerk: Callable[[str | None], Clerk]) -> Clerk:
+    """The real SDK client, pointed at the fake."""
+    return make_clerk(None)
 
-    The SDK client is the real one, pointed at the fake. The session commits when the
-    scenario returns, and rolls back when it raises.
-    """
 
-    def run(scenario: Callable[[AsyncActorTokenRepository, Clerk], Awaitable[T]]) -> T:
-        async def main() -> T:
-            engine = create_async_engine(database_url, poolclass=NullPool)
-            try:
-                async with fake_clerk.client() as clerk, AsyncSession(engine) as session:
-                    result = await scenario(AsyncActorTokenRepository(session), clerk)
-                    await session.commit()
-                    return result
-            finally:
-                await engine.dispose()
-
-        return asyncio.run(main())
-
-    return run
+@pytest.fixture
+def bridge(
+    any_repo: RepoDriver,
+    repo_factory: RepoFactory,
+    loop_thread: EventLoopThread,
+    clerk: Clerk,
+    fake_clerk: FakeClerk,
+) -> BridgeDriver:
+    """The sync or async bridge functions, with the repository kind of `any_repo`."""
+    return BridgeDriver(any_repo, repo_factory, loop_thread, clerk, fake_clerk)

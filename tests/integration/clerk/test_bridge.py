@@ -1,7 +1,8 @@
 """The Clerk bridge (issue, revoke) with the real SDK against the fake Backend API.
 
-Every test runs twice: through the sync functions and repository, and through the async
-ones. Each bridge call runs in its own transaction, committed when the call returns.
+Every test runs twice, through the sync functions and repository and through the async
+ones (`any_repo`). Each bridge call runs in its own transaction, committed when the call
+returns.
 """
 
 from __future__ import annotations
@@ -9,17 +10,12 @@ from __future__ import annotations
 import logging
 import socket
 import traceback
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from clerk_backend_api import Clerk
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
 
-from actortoken_store import clerk as bridge_module
-from actortoken_store.aio import AsyncActorTokenRepository
 from actortoken_store.errors import (
     ActorClaimsMissingError,
     ClerkRequestError,
@@ -31,11 +27,10 @@ from actortoken_store.errors import (
     TokenNotFoundError,
 )
 from actortoken_store.model import ActorToken, TokenStatus
-from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.results import SaveOutcome
-from actortoken_store.statements import TOKENS
+from tests.drivers import RepoDriver
 from tests.fake_clerk import FakeClerk
-from tests.integration.clerk.conftest import AsyncScenario
+from tests.integration.clerk.bridge_driver import BridgeDriver
 
 USER = "user_2impersonatedXXXXXXXXXXXX"
 ACTOR = {
@@ -44,86 +39,6 @@ ACTOR = {
     "meta": {"team": "tier-2", "scopes": ["read", "write"]},
 }
 MISSING_SCHEMA = "schema_that_does_not_exist"
-
-
-@dataclass
-class Bridge:
-    """Runs each bridge call through the sync or the async form, in its own transaction."""
-
-    mode: str
-    engine: Engine
-    clerk: Clerk
-    fake: FakeClerk
-    run_async: AsyncScenario[Any]
-    server_url: str | None = None
-
-    def issue(
-        self, user_id: str, actor: Any, *, schema: str = "public", **options: Any
-    ) -> ActorToken:
-        if self.mode == "sync":
-            with self._sync_client() as clerk, Session(self.engine) as session:
-                repo = ActorTokenRepository(session, schema=schema)
-                token = bridge_module.issue(clerk, repo, user_id, actor, **options)
-                session.commit()
-                return token
-
-        async def scenario(repo: AsyncActorTokenRepository, clerk: Clerk) -> ActorToken:
-            repo = AsyncActorTokenRepository(repo.session, schema=schema)
-            if self.server_url is None:
-                return await bridge_module.issue_async(clerk, repo, user_id, actor, **options)
-            async with self.fake.client(self.server_url) as elsewhere:
-                return await bridge_module.issue_async(elsewhere, repo, user_id, actor, **options)
-
-        result: ActorToken = self.run_async(scenario)
-        return result
-
-    def revoke(self, token_id: str) -> ActorToken:
-        if self.mode == "sync":
-            with Session(self.engine) as session:
-                token = bridge_module.revoke(self.clerk, ActorTokenRepository(session), token_id)
-                session.commit()
-                return token
-
-        async def scenario(repo: AsyncActorTokenRepository, clerk: Clerk) -> ActorToken:
-            return await bridge_module.revoke_async(clerk, repo, token_id)
-
-        result: ActorToken = self.run_async(scenario)
-        return result
-
-    def save(self, token: Any, **options: Any) -> SaveOutcome:
-        if self.mode == "sync":
-            with Session(self.engine) as session:
-                outcome = ActorTokenRepository(session).save(token, **options)
-                session.commit()
-                return outcome
-
-        async def scenario(repo: AsyncActorTokenRepository, clerk: Clerk) -> SaveOutcome:
-            return await repo.save(token, **options)
-
-        result: SaveOutcome = self.run_async(scenario)
-        return result
-
-    def stored(self, token_id: str) -> ActorToken | None:
-        with Session(self.engine) as session:
-            return ActorTokenRepository(session).get(token_id)
-
-    def count_stored(self) -> int:
-        with Session(self.engine) as session:
-            return session.execute(select(func.count()).select_from(TOKENS)).scalar_one()
-
-    def _sync_client(self) -> Clerk:
-        return self.fake.client(self.server_url)
-
-
-@pytest.fixture(params=["sync", "async"])
-def bridge(
-    request: pytest.FixtureRequest,
-    clean_engine: Engine,
-    clerk: Clerk,
-    fake_clerk: FakeClerk,
-    run_async: AsyncScenario[Any],
-) -> Bridge:
-    return Bridge(request.param, clean_engine, clerk, fake_clerk, run_async)
 
 
 @pytest.fixture(autouse=True)
@@ -136,6 +51,11 @@ def no_ticket_in_logs(
     text = "\n".join(record.getMessage() for record in caplog.records)
     for ticket in fake_clerk.issued_tickets:
         assert ticket not in text
+
+
+def _count_stored(repo: RepoDriver) -> int:
+    count: int = repo.execute("SELECT count(*) FROM actor_tokens")[0][0]
+    return count
 
 
 def _full_text(error: BaseException) -> str:
@@ -152,7 +72,9 @@ def _assert_no_ticket(fake: FakeClerk, text: str) -> None:
 # --- issue ---
 
 
-def test_issue_stores_token(bridge: Bridge, fake_clerk: FakeClerk) -> None:
+def test_issue_stores_token(
+    bridge: BridgeDriver, any_repo: RepoDriver, fake_clerk: FakeClerk
+) -> None:
     token = bridge.issue(USER, ACTOR, expires_in_seconds=600, session_max_duration_in_seconds=300)
 
     at_clerk = fake_clerk.tokens[token.id]
@@ -162,10 +84,10 @@ def test_issue_stores_token(bridge: Bridge, fake_clerk: FakeClerk) -> None:
     assert token.token == at_clerk["token"]
     assert token.url == at_clerk["url"]
     assert token.created_at == at_clerk["created_at"]
-    assert bridge.stored(token.id) == token
+    assert any_repo.get(token.id) == token
 
 
-def test_issue_sends_request(bridge: Bridge, fake_clerk: FakeClerk) -> None:
+def test_issue_sends_request(bridge: BridgeDriver, fake_clerk: FakeClerk) -> None:
     bridge.issue(USER, ACTOR, expires_in_seconds=600, session_max_duration_in_seconds=300)
 
     [call] = fake_clerk.calls("create")
@@ -178,7 +100,7 @@ def test_issue_sends_request(bridge: Bridge, fake_clerk: FakeClerk) -> None:
     }
 
 
-def test_issue_default_durations(bridge: Bridge, fake_clerk: FakeClerk) -> None:
+def test_issue_default_durations(bridge: BridgeDriver, fake_clerk: FakeClerk) -> None:
     bridge.issue(USER, {"sub": "user_x"})
 
     [call] = fake_clerk.calls("create")
@@ -186,7 +108,9 @@ def test_issue_default_durations(bridge: Bridge, fake_clerk: FakeClerk) -> None:
     assert call.body["session_max_duration_in_seconds"] == 1800
 
 
-def test_issue_logs_token_id(bridge: Bridge, no_ticket_in_logs: pytest.LogCaptureFixture) -> None:
+def test_issue_logs_token_id(
+    bridge: BridgeDriver, no_ticket_in_logs: pytest.LogCaptureFixture
+) -> None:
     token = bridge.issue(USER, ACTOR)
 
     messages = [record.getMessage() for record in no_ticket_in_logs.records]
@@ -209,7 +133,8 @@ def test_issue_logs_token_id(bridge: Bridge, no_ticket_in_logs: pytest.LogCaptur
     ],
 )
 def test_issue_invalid_arguments(
-    bridge: Bridge,
+    bridge: BridgeDriver,
+    any_repo: RepoDriver,
     fake_clerk: FakeClerk,
     user_id: str,
     actor: Any,
@@ -220,10 +145,12 @@ def test_issue_invalid_arguments(
         bridge.issue(user_id, actor, **options)
 
     assert fake_clerk.requests == []
-    assert bridge.count_stored() == 0
+    assert _count_stored(any_repo) == 0
 
 
-def test_issue_clerk_rejects(bridge: Bridge, fake_clerk: FakeClerk) -> None:
+def test_issue_clerk_rejects(
+    bridge: BridgeDriver, any_repo: RepoDriver, fake_clerk: FakeClerk
+) -> None:
     fake_clerk.fail_next(
         "create",
         422,
@@ -240,11 +167,13 @@ def test_issue_clerk_rejects(bridge: Bridge, fake_clerk: FakeClerk) -> None:
     assert error.status_code == 422
     assert error.codes == ("form_param_value_invalid",)
     assert "user_id does not match any user" in str(error)
-    assert bridge.count_stored() == 0
+    assert _count_stored(any_repo) == 0
     assert fake_clerk.calls("revoke") == []
 
 
-def test_issue_clerk_server_error(bridge: Bridge, fake_clerk: FakeClerk) -> None:
+def test_issue_clerk_server_error(
+    bridge: BridgeDriver, any_repo: RepoDriver, fake_clerk: FakeClerk
+) -> None:
     fake_clerk.fail_next(
         "create", 503, raw=b"<html>upstream unavailable</html>", content_type="text/html"
     )
@@ -255,26 +184,31 @@ def test_issue_clerk_server_error(bridge: Bridge, fake_clerk: FakeClerk) -> None
     assert caught.value.status_code == 503
     assert caught.value.codes == ()
     assert "upstream unavailable" not in str(caught.value)
-    assert bridge.count_stored() == 0
+    assert _count_stored(any_repo) == 0
 
 
-def test_issue_clerk_unreachable(bridge: Bridge, fake_clerk: FakeClerk) -> None:
+def test_issue_clerk_unreachable(
+    bridge: BridgeDriver, any_repo: RepoDriver, make_clerk: Callable[[str | None], Clerk]
+) -> None:
     # A port that was free a moment ago and has no listener now.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    bridge.server_url = f"http://127.0.0.1:{port}/v1"
+    unreachable = make_clerk(f"http://127.0.0.1:{port}/v1")
 
     with pytest.raises(ClerkRequestError) as caught:
-        bridge.issue(USER, ACTOR)
+        bridge.issue(USER, ACTOR, clerk=unreachable)
 
     assert caught.value.status_code is None
     assert "ConnectError" in str(caught.value)
-    assert bridge.count_stored() == 0
+    assert _count_stored(any_repo) == 0
 
 
 def test_issue_store_fails(
-    bridge: Bridge, fake_clerk: FakeClerk, no_ticket_in_logs: pytest.LogCaptureFixture
+    bridge: BridgeDriver,
+    any_repo: RepoDriver,
+    fake_clerk: FakeClerk,
+    no_ticket_in_logs: pytest.LogCaptureFixture,
 ) -> None:
     with pytest.raises(SchemaNotReadyError) as caught:
         bridge.issue(USER, ACTOR, schema=MISSING_SCHEMA)
@@ -283,7 +217,7 @@ def test_issue_store_fails(
     [revoke_call] = fake_clerk.calls("revoke")
     assert revoke_call.path == f"/v1/actor_tokens/{token_id}/revoke"
     assert fake_clerk.tokens[token_id]["status"] == "revoked"
-    assert bridge.count_stored() == 0
+    assert _count_stored(any_repo) == 0
 
     warnings = [r for r in no_ticket_in_logs.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
@@ -294,7 +228,9 @@ def test_issue_store_fails(
     _assert_no_ticket(fake_clerk, text)
 
 
-def test_issue_store_conflict(bridge: Bridge, fake_clerk: FakeClerk) -> None:
+def test_issue_store_conflict(
+    bridge: BridgeDriver, any_repo: RepoDriver, fake_clerk: FakeClerk
+) -> None:
     existing = ActorToken.from_clerk(
         {
             "id": "act_2existingtokenXXXXXXXXXXXX",
@@ -305,7 +241,8 @@ def test_issue_store_conflict(bridge: Bridge, fake_clerk: FakeClerk) -> None:
             "updated_at": 1_764_633_700_000,
         }
     )
-    assert bridge.save(existing) is SaveOutcome.INSERTED
+    assert any_repo.save(existing) is SaveOutcome.INSERTED
+    any_repo.commit()
     fake_clerk.next_ids.append(existing.id)
 
     with pytest.raises(TokenConflictError) as caught:
@@ -314,11 +251,14 @@ def test_issue_store_conflict(bridge: Bridge, fake_clerk: FakeClerk) -> None:
     assert caught.value.token_id == existing.id
     assert caught.value.stored_status == "accepted"
     assert fake_clerk.tokens[existing.id]["status"] == "revoked"
-    assert bridge.stored(existing.id) == existing
+    assert any_repo.get(existing.id) == existing
 
 
 def test_issue_withdraw_fails(
-    bridge: Bridge, fake_clerk: FakeClerk, no_ticket_in_logs: pytest.LogCaptureFixture
+    bridge: BridgeDriver,
+    any_repo: RepoDriver,
+    fake_clerk: FakeClerk,
+    no_ticket_in_logs: pytest.LogCaptureFixture,
 ) -> None:
     fake_clerk.fail_next("revoke", 500, raw=b"internal error", content_type="text/plain")
 
@@ -327,6 +267,7 @@ def test_issue_withdraw_fails(
 
     [token_id] = fake_clerk.tokens
     assert fake_clerk.tokens[token_id]["status"] == "pending"
+    assert _count_stored(any_repo) == 0
     errors = [r for r in no_ticket_in_logs.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert token_id in errors[0].getMessage()
@@ -336,7 +277,9 @@ def test_issue_withdraw_fails(
     _assert_no_ticket(fake_clerk, text)
 
 
-def test_issue_unparsable_response(bridge: Bridge, fake_clerk: FakeClerk) -> None:
+def test_issue_unparsable_response(
+    bridge: BridgeDriver, any_repo: RepoDriver, fake_clerk: FakeClerk
+) -> None:
     def drop_status(body: dict[str, Any]) -> dict[str, Any]:
         del body["status"]
         return body
@@ -348,7 +291,7 @@ def test_issue_unparsable_response(bridge: Bridge, fake_clerk: FakeClerk) -> Non
 
     [token_id] = fake_clerk.tokens
     assert fake_clerk.tokens[token_id]["status"] == "revoked"
-    assert bridge.count_stored() == 0
+    assert _count_stored(any_repo) == 0
     assert caught.value.status_code == 200
     assert "status" in str(caught.value)
     _assert_no_ticket(fake_clerk, _full_text(caught.value))
@@ -357,7 +300,7 @@ def test_issue_unparsable_response(bridge: Bridge, fake_clerk: FakeClerk) -> Non
 # --- revoke ---
 
 
-def test_revoke_records(bridge: Bridge, fake_clerk: FakeClerk) -> None:
+def test_revoke_records(bridge: BridgeDriver, any_repo: RepoDriver, fake_clerk: FakeClerk) -> None:
     issued = bridge.issue(USER, ACTOR)
 
     revoked = bridge.revoke(issued.id)
@@ -368,10 +311,12 @@ def test_revoke_records(bridge: Bridge, fake_clerk: FakeClerk) -> None:
     assert revoked.token is None
     assert revoked.url is None
     assert dict(revoked.actor) == ACTOR
-    assert bridge.stored(issued.id) == revoked
+    assert any_repo.get(issued.id) == revoked
 
 
-def test_revoke_not_pending(bridge: Bridge, fake_clerk: FakeClerk) -> None:
+def test_revoke_not_pending(
+    bridge: BridgeDriver, any_repo: RepoDriver, fake_clerk: FakeClerk
+) -> None:
     issued = bridge.issue(USER, ACTOR)
     fake_clerk.set_status(issued.id, "accepted")
 
@@ -381,10 +326,10 @@ def test_revoke_not_pending(bridge: Bridge, fake_clerk: FakeClerk) -> None:
     assert caught.value.token_id == issued.id
     assert caught.value.current_status == "accepted"
     assert caught.value.requested_status == "revoked"
-    assert bridge.stored(issued.id) == issued
+    assert any_repo.get(issued.id) == issued
 
 
-def test_revoke_not_pending_no_status(bridge: Bridge, fake_clerk: FakeClerk) -> None:
+def test_revoke_not_pending_no_status(bridge: BridgeDriver, fake_clerk: FakeClerk) -> None:
     issued = bridge.issue(USER, ACTOR)
     fake_clerk.fail_next(
         "revoke",
@@ -401,7 +346,7 @@ def test_revoke_not_pending_no_status(bridge: Bridge, fake_clerk: FakeClerk) -> 
     assert caught.value.current_status == "pending"
 
 
-def test_revoke_unknown_at_clerk(bridge: Bridge) -> None:
+def test_revoke_unknown_at_clerk(bridge: BridgeDriver) -> None:
     with pytest.raises(ClerkRequestError) as caught:
         bridge.revoke("act_2unknownXXXXXXXXXXXXXXXXXX")
 
@@ -410,7 +355,7 @@ def test_revoke_unknown_at_clerk(bridge: Bridge) -> None:
     assert caught.value.token_id == "act_2unknownXXXXXXXXXXXXXXXXXX"
 
 
-def test_revoke_not_stored(bridge: Bridge, clerk: Clerk, fake_clerk: FakeClerk) -> None:
+def test_revoke_not_stored(bridge: BridgeDriver, clerk: Clerk, fake_clerk: FakeClerk) -> None:
     created = clerk.actor_tokens.create(request={"user_id": USER, "actor": {"sub": "user_x"}})
 
     with pytest.raises(TokenNotFoundError) as caught:
@@ -420,22 +365,25 @@ def test_revoke_not_stored(bridge: Bridge, clerk: Clerk, fake_clerk: FakeClerk) 
     assert "nothing was recorded" in _full_text(caught.value)
 
 
-def test_revoke_stored_newer(bridge: Bridge, fake_clerk: FakeClerk) -> None:
+def test_revoke_stored_newer(
+    bridge: BridgeDriver, any_repo: RepoDriver, fake_clerk: FakeClerk
+) -> None:
     issued = bridge.issue(USER, ACTOR)
     # A pending snapshot dated after Clerk's revocation time keeps the upsert from applying.
     later = ActorToken.from_clerk(
         issued.to_clerk() | {"updated_at": issued.updated_at + 86_400_000}
     )
-    assert bridge.save(later) is SaveOutcome.UPDATED
+    assert any_repo.save(later) is SaveOutcome.UPDATED
+    any_repo.commit()
 
     revoked = bridge.revoke(issued.id)
 
     assert revoked.status is TokenStatus.REVOKED
     assert revoked.updated_at == later.updated_at
-    assert bridge.stored(issued.id) == revoked
+    assert any_repo.get(issued.id) == revoked
 
 
-def test_revoke_empty_id(bridge: Bridge, fake_clerk: FakeClerk) -> None:
+def test_revoke_empty_id(bridge: BridgeDriver, fake_clerk: FakeClerk) -> None:
     with pytest.raises(InvalidArgumentError):
         bridge.revoke("")
 
@@ -445,23 +393,25 @@ def test_revoke_empty_id(bridge: Bridge, fake_clerk: FakeClerk) -> None:
 # --- saving SDK models through the repositories ---
 
 
-def test_save_sdk_model(bridge: Bridge, clerk: Clerk) -> None:
+def test_save_sdk_model(bridge: BridgeDriver, any_repo: RepoDriver, clerk: Clerk) -> None:
     created = clerk.actor_tokens.create(request={"user_id": USER, "actor": ACTOR})
 
-    assert bridge.save(created, actor=ACTOR) is SaveOutcome.INSERTED
+    assert any_repo.save(created, actor=ACTOR) is SaveOutcome.INSERTED
 
-    stored = bridge.stored(created.id)
+    stored = any_repo.get(created.id)
     assert stored is not None
     assert dict(stored.actor) == ACTOR
     assert stored.token == created.token
 
 
-def test_save_sdk_model_without_actor(bridge: Bridge, clerk: Clerk) -> None:
+def test_save_sdk_model_without_actor(
+    bridge: BridgeDriver, any_repo: RepoDriver, clerk: Clerk
+) -> None:
     created = clerk.actor_tokens.create(request={"user_id": USER, "actor": ACTOR})
 
     with pytest.raises(ActorClaimsMissingError) as caught:
-        bridge.save(created)
+        any_repo.save(created)
 
     assert caught.value.token_id == created.id
     assert "clerk-backend-api" in str(caught.value)
-    assert bridge.count_stored() == 0
+    assert _count_stored(any_repo) == 0
