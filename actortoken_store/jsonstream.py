@@ -199,7 +199,10 @@ class _Reader:
         self.eof = False
         self.read_error: str | None = None
         self._constant: str | None = None
-        self._decoder = json.JSONDecoder(parse_constant=self._note_constant)
+        self._duplicate_key: str | None = None
+        self._decoder = json.JSONDecoder(
+            parse_constant=self._note_constant, object_pairs_hook=self._build_object
+        )
 
     def fill(self) -> bool:
         """Append the next chunk to ``text``; return False at the end of the input."""
@@ -289,6 +292,7 @@ class _Reader:
         """
         while True:
             self._constant = None
+            self._duplicate_key = None
             try:
                 value, end = self._decoder.raw_decode(self.text, self.pos)
             except json.JSONDecodeError as exc:
@@ -308,6 +312,13 @@ class _Reader:
                 continue
             if self._constant is not None:
                 return _not_json(f"{self._constant} is not a JSON number")
+            if self._duplicate_key is not None:
+                key = repr(self._duplicate_key)
+                shown = key if len(key) <= 60 else key[:60] + "..."
+                return (
+                    "invalid actor token: <record>: not valid JSON for a token: "
+                    f"an object has the key {shown} twice"
+                )
             if _ESCAPED_BYTES.search(self.text, self.pos, end):
                 return "invalid actor token: <record>: not valid UTF-8"
             return value, end
@@ -315,6 +326,18 @@ class _Reader:
     def _note_constant(self, name: str) -> float:
         self._constant = name
         return float(name)
+
+    def _build_object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # The decoder would keep the last of two equal keys, so the meant value is unknown.
+        built = dict(pairs)
+        if len(built) < len(pairs) and self._duplicate_key is None:
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    self._duplicate_key = key
+                    break
+                seen.add(key)
+        return built
 
     def _may_continue(self, error: json.JSONDecodeError) -> bool:
         if self.eof:

@@ -323,6 +323,18 @@ def test_nan_rejected() -> None:
     )
 
 
+def test_duplicate_key_rejected() -> None:
+    data = line_of(record(1)).replace(
+        b'"status": "pending"', b'"status": "accepted", "status": "pending"'
+    )
+    records = parse(data + b"\n" + line_of(record(2)))
+    assert ids(records) == [None, "act_0002"]
+    assert records[0].reason == (
+        "invalid actor token: <record>: not valid JSON for a token: "
+        "an object has the key 'status' twice"
+    )
+
+
 def test_invalid_field_reason() -> None:
     records = parse(line_of(record(1, status="expired")))
     assert records[0].reason == (
