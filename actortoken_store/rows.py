@@ -85,6 +85,10 @@ def from_row(row: Mapping[str, Any]) -> ActorToken:
 
     Rows were validated on their way in (or checked by the table's constraints), so this
     uses `ActorToken.from_trusted`.
+
+    NOTE: JSONB keeps actor numbers as ``numeric`` and reorders object keys. A float claim
+    that Python writes with a positive exponent (``1e+23``, any float from 1e16 up) reads
+    back as an int, which differs from the float above 2**53. Other claims come back equal.
     """
     return ActorToken.from_trusted(
         id=row["id"],

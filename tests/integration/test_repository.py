@@ -6,6 +6,7 @@ same synchronous methods.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Iterator
@@ -269,6 +270,38 @@ def test_save_round_trips_fixtures(any_repo: RepoDriver, fixture_tokens: list[Ac
 
     for token in fixture_tokens:
         assert any_repo.get(token.id) == token
+
+
+@pytest.mark.parametrize("observed", [False, True], ids=["driver", "observed"])
+def test_save_round_trips_text_and_numbers(any_repo: RepoDriver, observed: bool) -> None:
+    # Rows travel as JSON text to json_populate_recordset on the driver path, so escapes,
+    # non-ASCII text and JSON numbers must come back exactly.
+    tricky = 'quote" backslash\\ tab\t newline\n \u0001 \u2028 é 日本 😀 %s %(x)s'
+    token = snapshot(
+        "act_ü😀",
+        user_id="user_" + tricky,
+        token=tricky,
+        url="https://example.test/?ticket=" + tricky,
+        actor={
+            "sub": "user_😀" + tricky,
+            tricky: [tricky, {"é": None}],
+            "numbers": [0, -1, 10**30, 1.5, 1e-7, 0.1, 2.0**52, -2.5e-300, True, False],
+        },
+    )
+    counting = count_statements(any_repo.engine) if observed else contextlib.nullcontext([])
+
+    with counting:
+        any_repo.save(token)
+        any_repo.save_many([dataclasses.replace(token, id="act_2")])
+        stored = any_repo.get(token.id)
+        batched = any_repo.get("act_2")
+
+    assert stored == token
+    assert batched == dataclasses.replace(token, id="act_2")
+    assert stored.actor["numbers"] == token.actor["numbers"]
+    assert [type(number) for number in stored.actor["numbers"]] == [
+        type(number) for number in token.actor["numbers"]
+    ]
 
 
 def test_save_keeps_timestamps_exact(any_repo: RepoDriver) -> None:
@@ -837,17 +870,39 @@ def tenant_database(admin_url: sqlalchemy.URL) -> Iterator[sqlalchemy.URL]:
         yield url
 
 
+@pytest.mark.parametrize("observed", [False, True], ids=["driver", "observed"])
 def test_repository_in_other_schema(
-    any_repo: RepoDriver, repo_factory: RepoFactory, tenant_database: sqlalchemy.URL
+    any_repo: RepoDriver,
+    repo_factory: RepoFactory,
+    tenant_database: sqlalchemy.URL,
+    observed: bool,
 ) -> None:
+    # A statement listener sends the calls through Session.execute instead of the driver
+    # connection, and both paths must place the tables in the schema.
     tenant = repo_factory.open(any_repo.kind, schema="tenant_a", url=tenant_database)
     token = snapshot(f"act_{any_repo.kind}")
+    pending = snapshot(f"act_{any_repo.kind}_2")
+    counting = count_statements(tenant.engine) if observed else contextlib.nullcontext([])
 
-    assert tenant.save(token) is SaveOutcome.INSERTED
-    assert tenant.save(token) is SaveOutcome.UNCHANGED
-    assert tenant.get(token.id) == token
-    assert list(tenant.list_for_user(USER).items) == [token]
-    assert tenant.revoke(token.id, LATER).status is TokenStatus.REVOKED
+    with counting as statements:
+        assert tenant.save(token) is SaveOutcome.INSERTED
+        assert tenant.save(token) is SaveOutcome.UNCHANGED
+        report = tenant.save_many([pending, token])
+        assert tenant.get(token.id) == token
+        page = tenant.list_for_user(USER, status="pending", limit=1)
+        after = tenant.list_for_user(USER, status="pending", limit=1, after=page.next_cursor)
+        revoked = tenant.revoke(token.id, LATER)
+        with pytest.raises(InvalidTransitionError):
+            tenant.accept(token.id, LATER)
+
+    assert [result.outcome for result in report.results] == [
+        SaveOutcome.INSERTED,
+        SaveOutcome.UNCHANGED,
+    ]
+    assert list(page.items) + list(after.items) == [pending, token]
+    assert revoked.status is TokenStatus.REVOKED
+    assert all("tenant_a" in statement for statement in statements)
+    assert len(statements) == (11 if observed else 0)
     rows = tenant.execute(
         "SELECT table_schema FROM information_schema.tables WHERE table_name = 'actor_tokens'"
     )
