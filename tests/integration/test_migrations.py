@@ -190,6 +190,8 @@ def test_upgrade_in_other_schema(fresh_url: str) -> None:
 def test_two_schemas_side_by_side(fresh_url: str) -> None:
     migrate.upgrade(migrate.make_config(fresh_url))
     migrate.upgrade(migrate.make_config(fresh_url, schema="tenant_a"))
+    migrate.check(migrate.make_config(fresh_url))
+    migrate.check(migrate.make_config(fresh_url, schema="tenant_a"))
 
     migrate.downgrade(migrate.make_config(fresh_url, schema="tenant_a"), "base")
 
