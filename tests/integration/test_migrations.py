@@ -1,7 +1,8 @@
-"""The Alembic migrations, each test on a throwaway database of its own."""
+"""The Alembic migrations, on a throwaway database that each test starts empty."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -24,11 +25,27 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 HEAD = migrate.head()
 
 
-@pytest.fixture
-def fresh_url(admin_url: sqlalchemy.URL) -> Iterator[str]:
-    """URL (password included) of an empty database, dropped after the test."""
+@pytest.fixture(scope="module")
+def module_database(admin_url: sqlalchemy.URL) -> Iterator[str]:
+    """URL (password included) of a database for this module, dropped afterwards."""
     with throwaway_database(admin_url) as url:
         yield url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def fresh_url(module_database: str) -> str:
+    """URL of the module's database with every schema dropped and an empty public.
+
+    Dropping the schemas takes milliseconds where a new database takes most of a second.
+    """
+    schemas = query(
+        module_database,
+        "SELECT nspname FROM pg_namespace"
+        " WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'",
+    )
+    statements = [f'DROP SCHEMA "{name}" CASCADE' for (name,) in schemas]
+    execute(module_database, "; ".join([*statements, "CREATE SCHEMA public"]))
+    return module_database
 
 
 def query(url: str, sql: str, **parameters: Any) -> list[tuple[Any, ...]]:
@@ -266,7 +283,11 @@ def test_offline_sql_applies_with_psql(fresh_url: str) -> None:
 
 @pytest.mark.skipif(PSQL is None, reason="psql is not installed, so the SQL cannot be applied")
 def test_offline_sql_in_other_schema(fresh_url: str) -> None:
-    sql = offline_sql("-x", "schema=tenant_b")
+    # The same SQL as 'alembic -x schema=tenant_b upgrade head --sql', made in-process.
+    config = migrate.make_config("postgresql://", schema="tenant_b")
+    config.output_buffer = io.StringIO()
+    migrate.upgrade(config, sql=True)
+    sql = config.output_buffer.getvalue()
 
     apply_with_psql(fresh_url, sql)
 

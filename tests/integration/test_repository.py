@@ -943,14 +943,19 @@ def test_missing_tables_not_ready(
     assert "actortoken-store db upgrade" in str(caught.value)
 
 
-def test_unmigrated_database_not_ready(
-    any_repo: RepoDriver, repo_factory: RepoFactory, admin_url: sqlalchemy.URL
-) -> None:
+@pytest.fixture(scope="module")
+def empty_database(admin_url: sqlalchemy.URL) -> Iterator[sqlalchemy.URL]:
+    """A database that was never migrated."""
     with throwaway_database(admin_url) as url:
-        empty = repo_factory.open(any_repo.kind, url=url)
+        yield url
 
-        with pytest.raises(SchemaNotReadyError):
-            empty.save(snapshot())
 
-        # Close the connections before the database is dropped.
-        repo_factory.close()
+def test_unmigrated_database_not_ready(
+    any_repo: RepoDriver, repo_factory: RepoFactory, empty_database: sqlalchemy.URL
+) -> None:
+    empty = repo_factory.open(any_repo.kind, url=empty_database)
+
+    with pytest.raises(SchemaNotReadyError) as caught:
+        empty.save(snapshot())
+
+    assert "actortoken-store db upgrade" in str(caught.value)
