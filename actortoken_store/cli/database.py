@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from alembic.config import Config
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
 from actortoken_store import migrate
 from actortoken_store.config import (
@@ -82,7 +81,8 @@ def open_database(args: argparse.Namespace, *, check_schema: bool = True) -> Ite
             other than the embedded one.
     """
     choice, schema = resolve(args)
-    engine = create_engine(choice.url, poolclass=NullPool)
+    # One pooled connection serves the schema check and then the command.
+    engine = create_engine(choice.url, pool_size=1)
     try:
         current = _current_revisions(engine, choice, schema)
         if check_schema:

@@ -49,25 +49,16 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser with every command group registered."""
+    """Build the argument parser with every command group registered.
+
+    The global options are accepted before the command and after it, because both orders
+    are natural to type. A value after the command overrides one before it.
+    """
     parser = _ArgumentParser(
         prog="actortoken-store",
         description="Store Clerk actor tokens (impersonation tickets) in PostgreSQL.",
     )
-    parser.add_argument(
-        "--database-url",
-        metavar="URL",
-        help="PostgreSQL URL; default: $ACTORTOKEN_STORE_DATABASE_URL, else the embedded server",
-    )
-    parser.add_argument(
-        "--schema",
-        metavar="NAME",
-        help="PostgreSQL schema of the store's tables; default: $ACTORTOKEN_STORE_SCHEMA or public",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    parser.add_argument(
-        "--traceback", action="store_true", help="show the full traceback of an error"
-    )
+    _add_global_options(parser, default=None)
     # Sub-parsers are created with the parser's own class, so they report errors the same way.
     subparsers = cast(
         "argparse._SubParsersAction[argparse.ArgumentParser]",
@@ -75,7 +66,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for register in _command_modules():
         register(subparsers)
+    for command_parser in _command_parsers(parser):
+        # SUPPRESS leaves the attribute unset unless the option is given after the command,
+        # so the value given before the command survives.
+        _add_global_options(command_parser, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, default: object) -> None:
+    group = parser.add_argument_group("global options")
+    group.add_argument(
+        "--database-url",
+        metavar="URL",
+        default=default,
+        help="PostgreSQL URL; default: $ACTORTOKEN_STORE_DATABASE_URL, else the embedded server",
+    )
+    group.add_argument(
+        "--schema",
+        metavar="NAME",
+        default=default,
+        help="PostgreSQL schema of the store's tables; default: $ACTORTOKEN_STORE_SCHEMA or public",
+    )
+    flag_default = False if default is None else default
+    group.add_argument(
+        "-v", "--verbose", action="store_true", default=flag_default, help="log at INFO level"
+    )
+    group.add_argument(
+        "--traceback",
+        action="store_true",
+        default=flag_default,
+        help="show the full traceback of an error",
+    )
+
+
+def _command_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Return every command's parser below ``parser``, nested groups such as ``db`` included."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command_parser in action.choices.values():
+                found.append(command_parser)
+                found += _command_parsers(command_parser)
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -185,6 +185,26 @@ def test_list_status_filter_and_text(run: Run) -> None:
     assert lines[-1].startswith("next cursor: ")
 
 
+def test_global_options_after_command(
+    url_text: str, clean_engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import", str(EXAMPLES), "--database-url", url_text]) == 0
+    assert counts(capsys.readouterr().out) == expected_counts(inserted=30)
+
+    # A value after the command overrides the one before it.
+    unreachable = "postgresql://postgres@127.0.0.1:9/none"
+    argv = ["--database-url", unreachable, "show", "--database-url", url_text, "--json"]
+    assert main([*argv, "act_2SM5ezopYdFKo2sjLFbzOCvBRUv"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["id"] == "act_2SM5ezopYdFKo2sjLFbzOCvBRUv"
+    assert "127.0.0.1:9" not in captured.err
+
+    assert main(["db", "current", "--database-url", url_text, "--schema", "absent_schema"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("none")
+    assert "schema 'absent_schema'" in captured.err
+
+
 def test_list_unknown_user(run: Run) -> None:
     result = run("list", "--user", "user_nobody")
     assert result.code == 0
@@ -303,7 +323,7 @@ def test_no_ticket_in_any_output(run: Run, tmp_path: Path) -> None:
     path.write_text("\n".join(json.dumps(record) for record in broken), encoding="utf-8")
 
     outputs = [run("import", str(SNAKE_FILE)), run("import", str(path))]
-    for record in records[:40]:
+    for record in records[:12]:
         outputs.append(run("show", record["id"]))
         outputs.append(run("show", "--json", record["id"]))
     for user_id in {record["user_id"] for record in records}:
