@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import random
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -959,3 +960,74 @@ def test_unmigrated_database_not_ready(
         empty.save(snapshot())
 
     assert "actortoken-store db upgrade" in str(caught.value)
+
+
+# --- the upsert rule against a reference model -----------------------------------------------
+
+
+def reference_outcome(stored: ActorToken | None, incoming: ActorToken) -> SaveOutcome:
+    """Return what `save` must report, from the rule as the documentation states it."""
+    if stored is None:
+        return SaveOutcome.INSERTED
+    if stored.user_id != incoming.user_id or stored.created_at != incoming.created_at:
+        return SaveOutcome.CONFLICT
+    if stored.status.is_terminal and incoming.status is not stored.status:
+        stale = incoming.status is TokenStatus.PENDING and incoming.updated_at <= stored.updated_at
+        return SaveOutcome.UNCHANGED if stale else SaveOutcome.CONFLICT
+    if incoming.updated_at > stored.updated_at:
+        return SaveOutcome.UPDATED
+    terminal_wins = (
+        incoming.updated_at == stored.updated_at
+        and stored.status is TokenStatus.PENDING
+        and incoming.status is not TokenStatus.PENDING
+    )
+    return SaveOutcome.UPDATED if terminal_wins else SaveOutcome.UNCHANGED
+
+
+def random_snapshots(seed: int, token_count: int = 30) -> list[ActorToken]:
+    """Return shuffled snapshots of a few tokens, with ties, replays and contradictions."""
+    chooser = random.Random(seed)
+    snapshots = []
+    for number in range(token_count):
+        for _ in range(chooser.randint(1, 6)):
+            status = chooser.choice(["pending", "pending", "accepted", "revoked"])
+            changes: dict[str, Any] = {}
+            if chooser.random() < 0.1:
+                changes["user_id"] = "user_other"
+            if chooser.random() < 0.1:
+                changes["created_at"] = CREATED - 1
+            snapshots.append(
+                snapshot(
+                    f"act_{seed}_{number}",
+                    status=status,
+                    updated_at=CREATED + chooser.randint(0, 3),
+                    actor={"sub": "user_1", "variant": chooser.randint(0, 2)},
+                    **changes,
+                )
+            )
+    chooser.shuffle(snapshots)
+    return snapshots
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_save_matches_reference_model(any_repo: RepoDriver, seed: int) -> None:
+    snapshots = random_snapshots(seed)
+    stored: dict[str, ActorToken] = {}
+    expected = []
+    for token in snapshots:
+        outcome = reference_outcome(stored.get(token.id), token)
+        expected.append(outcome)
+        if outcome in (SaveOutcome.INSERTED, SaveOutcome.UPDATED):
+            stored[token.id] = token
+
+    one_by_one = [any_repo.save(token) for token in snapshots]
+    singles = {token_id: any_repo.get(token_id) for token_id in stored}
+    any_repo.rollback()
+    report = any_repo.save_many(snapshots, batch_size=7)
+    batched = {token_id: any_repo.get(token_id) for token_id in stored}
+
+    assert one_by_one == expected
+    assert [result.outcome for result in report.results] == expected
+    assert singles == stored
+    assert batched == stored
+    assert set(expected) == set(SaveOutcome)
