@@ -21,6 +21,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidTransitionError",
     "SchemaNotReadyError",
+    "TicketDecryptionError",
     "TokenConflictError",
     "TokenNotFoundError",
 ]
@@ -184,3 +185,24 @@ class InvalidArgumentError(ActorTokenStoreError, ValueError):
 
 class InputReadError(ActorTokenStoreError):
     """An import source could not be opened or read: a missing file, a damaged gzip file."""
+
+
+class TicketDecryptionError(ActorTokenStoreError):
+    """The stored ticket of a token cannot be decrypted with the configured keys.
+
+    Raised instead of returning a value when the key is missing, the key is wrong, or the
+    ciphertext was altered or copied from another token's row. Other tokens still read.
+
+    Attributes:
+        token_id: the token whose ticket failed to decrypt.
+        key_id: the id of the key that encrypted it, as stored with the ciphertext.
+        reason: what went wrong, in a few words.
+    """
+
+    def __init__(self, token_id: str, key_id: str, reason: str) -> None:
+        self.token_id = token_id
+        self.key_id = key_id
+        self.reason = reason
+        super().__init__(
+            f"cannot decrypt the ticket of actor token {token_id!r} (key id {key_id!r}): {reason}"
+        )
