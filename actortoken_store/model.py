@@ -7,6 +7,7 @@ Both forms parse to the same value, and `ActorToken.to_clerk` always writes snak
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -109,6 +110,10 @@ class ActorToken:
     same instants as aware datetimes. ``token`` and ``url`` are secrets: they are left out of
     `repr` and `str`.
 
+    ``expires_at`` is not a Clerk field: it is the expiry of the ticket in Unix milliseconds as
+    stored (from the ``exp`` claim of the ticket or given at save), or None. It does not
+    take part in equality, so a token read back equals the Clerk value it was saved from.
+
     ``actor`` is a private deep copy of the claims. Treat it as read-only; `to_clerk`
     returns a fresh copy that may be changed freely.
     """
@@ -122,6 +127,7 @@ class ActorToken:
     token: str | None = field(default=None, compare=True)
     url: str | None = field(default=None, compare=True)
     object: ObjectType = ObjectType.ACTOR_TOKEN
+    expires_at: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         _validate_text("id", self.id)
@@ -144,6 +150,8 @@ class ActorToken:
             )
         _validate_secret("token", self.token)
         _validate_secret("url", self.url)
+        if self.expires_at is not None:
+            _validate_timestamp("expires_at", self.expires_at)
 
         # Normalize plain strings to the enums and keep a private copy of the claims.
         object.__setattr__(self, "status", status)
@@ -167,9 +175,18 @@ class ActorToken:
         return ms_to_datetime(self.updated_at)
 
     @property
+    def expires_at_utc(self) -> datetime | None:
+        """`expires_at` as an aware UTC datetime, or None when the expiry is unknown."""
+        return None if self.expires_at is None else ms_to_datetime(self.expires_at)
+
+    @property
     def has_ticket(self) -> bool:
         """Whether this value carries the sign-in ticket."""
         return self.token is not None
+
+    def with_expiry(self, expires_at: int | None) -> ActorToken:
+        """Return a copy with ``expires_at`` (Unix milliseconds, or None) replaced."""
+        return dataclasses.replace(self, expires_at=expires_at)
 
     @classmethod
     def from_clerk(cls, data: Mapping[str, Any] | str | bytes | bytearray) -> ActorToken:
@@ -264,7 +281,7 @@ class ActorToken:
             f"ActorToken(id={self.id!r}, status={self.status.value!r}, "
             f"user_id={self.user_id!r}, actor_sub={self.actor_sub!r}, "
             f"created_at={self.created_at}, updated_at={self.updated_at}, "
-            f"has_ticket={self.has_ticket})"
+            f"expires_at={self.expires_at}, has_ticket={self.has_ticket})"
         )
 
     __str__ = __repr__
