@@ -7,21 +7,23 @@ have the same methods, rules and errors; only the way statements are executed di
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actortoken_store import driver, operations
+from actortoken_store import cache, driver, maintenance, operations
 from actortoken_store.calls import Call
 from actortoken_store.clerk_models import TokenInput
 from actortoken_store.config import validate_schema_name
 from actortoken_store.dberrors import translate_database_errors
+from actortoken_store.maintenance import KeyRotation
 from actortoken_store.model import ActorToken, TokenStatus
 from actortoken_store.operations import Operation, Step
 from actortoken_store.results import Page, SaveOutcome, SaveReport
 from actortoken_store.rows import instant_to_ms
 from actortoken_store.schema import DEFAULT_SCHEMA, schema_options
+from actortoken_store.secrets import SecretsPolicy
 
 __all__ = ["AsyncActorTokenRepository"]
 
@@ -40,33 +42,73 @@ class AsyncActorTokenRepository:
     watch the engine's statements; False always sends them through
     ``AsyncSession.execute``, which gives the same results more slowly."""
 
-    def __init__(self, session: AsyncSession, *, schema: str = DEFAULT_SCHEMA) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        secrets: SecretsPolicy | None = None,
+    ) -> None:
         self.session = session
         self.schema = validate_schema_name(schema)
+        self.secrets = SecretsPolicy.from_environment() if secrets is None else secrets
         self._options = schema_options(self.schema)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(schema={self.schema!r})"
+        return f"{type(self).__name__}(schema={self.schema!r}, secrets={self.secrets!r})"
 
     async def save(
-        self, token: TokenInput, *, actor: Mapping[str, Any] | None = None
+        self,
+        token: TokenInput,
+        *,
+        actor: Mapping[str, Any] | None = None,
+        expires_at: datetime | int | None = None,
+        expires_in_seconds: int | None = None,
     ) -> SaveOutcome:
-        """Insert or update one token by id under the monotonic rule."""
-        return await self._run(operations.save(token, actor=actor))
+        """Insert or update one token by id under the monotonic rule, with its expiry."""
+        return await self._run(
+            operations.save(
+                token,
+                secrets=self.secrets,
+                actor=actor,
+                expires_at=expires_at,
+                expires_in_seconds=expires_in_seconds,
+            )
+        )
 
     async def save_many(
         self, tokens: Iterable[ActorToken], *, batch_size: int = operations.DEFAULT_BATCH_SIZE
     ) -> SaveReport:
         """Save many tokens with `save`'s rules, in input order, in few statements."""
-        return await self._run(operations.save_many(tokens, batch_size=batch_size))
+        return await self._run(
+            operations.save_many(tokens, secrets=self.secrets, batch_size=batch_size)
+        )
 
     async def get(self, token_id: str) -> ActorToken | None:
         """Return the token with ``token_id``, or None."""
-        return await self._run(operations.get(token_id))
+        return await self._run(operations.get(token_id, secrets=self.secrets))
 
     async def get_one(self, token_id: str) -> ActorToken:
         """Return the token with ``token_id``; raise `TokenNotFoundError` if none."""
-        return await self._run(operations.get_one(token_id))
+        return await self._run(operations.get_one(token_id, secrets=self.secrets))
+
+    async def get_by_ticket(self, ticket: str) -> ActorToken | None:
+        """Return the token whose ticket is ``ticket`` (newest first if several), or None."""
+        return await self._run(cache.get_by_ticket(ticket, secrets=self.secrets))
+
+    async def find_reusable(
+        self,
+        user_id: str,
+        actor_sub: str,
+        min_remaining: timedelta = cache.DEFAULT_MIN_REMAINING,
+        now: datetime | int | None = None,
+    ) -> ActorToken | None:
+        """Return the newest pending token of the pair that can be handed out again, or None."""
+        return await self._run(
+            cache.find_reusable(
+                user_id, actor_sub, secrets=self.secrets, min_remaining=min_remaining, now=now
+            )
+        )
 
     async def list_for_user(
         self,
@@ -78,7 +120,9 @@ class AsyncActorTokenRepository:
     ) -> Page:
         """Return a page of the user's tokens, newest first."""
         return await self._run(
-            operations.list_for_user(user_id, status=status, limit=limit, after=after)
+            operations.list_for_user(
+                user_id, secrets=self.secrets, status=status, limit=limit, after=after
+            )
         )
 
     async def accept(self, token_id: str, at: datetime | int | None = None) -> ActorToken:
@@ -89,10 +133,45 @@ class AsyncActorTokenRepository:
         """Mark a pending token revoked at ``at`` (aware datetime or Unix ms; default now)."""
         return await self._transition(token_id, TokenStatus.REVOKED, at)
 
+    async def purge(
+        self,
+        older_than: timedelta | datetime,
+        *,
+        now: datetime | int | None = None,
+        batch_size: int = maintenance.DEFAULT_PURGE_BATCH_SIZE,
+        max_batches: int | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete accepted, revoked and expired tokens last changed before the cut-off."""
+        return await self._run(
+            maintenance.purge(
+                older_than,
+                now=now,
+                batch_size=batch_size,
+                max_batches=max_batches,
+                dry_run=dry_run,
+            )
+        )
+
+    async def rotate_keys(
+        self,
+        *,
+        batch_size: int = maintenance.DEFAULT_ROTATION_BATCH_SIZE,
+        max_batches: int | None = None,
+    ) -> KeyRotation:
+        """Re-encrypt every stored ticket under the first configured key, in batches."""
+        return await self._run(
+            maintenance.rotate_keys(
+                secrets=self.secrets, batch_size=batch_size, max_batches=max_batches
+            )
+        )
+
     async def _transition(
         self, token_id: str, target: TokenStatus, at: datetime | int | None
     ) -> ActorToken:
-        return await self._run(operations.transition(token_id, target, instant_to_ms("at", at)))
+        return await self._run(
+            operations.transition(token_id, target, instant_to_ms("at", at), secrets=self.secrets)
+        )
 
     async def _run(self, operation: Operation[T]) -> T:
         """Drive ``operation``, awaiting each statement it yields on the session."""

@@ -240,6 +240,7 @@ class ActorToken:
         token: str | None = None,
         url: str | None = None,
         object: ObjectType = ObjectType.ACTOR_TOKEN,
+        expires_at: int | None = None,
     ) -> ActorToken:
         """Build a token from values that are known to be valid, without validating them.
 
@@ -259,6 +260,7 @@ class ActorToken:
         _set(instance, "updated_at", updated_at)
         _set(instance, "token", token)
         _set(instance, "url", url)
+        _set(instance, "expires_at", expires_at)
         _set(instance, "object", object)
         return instance
 

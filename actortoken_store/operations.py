@@ -11,6 +11,7 @@ session's psycopg connection and send back `Rows`. They pass any other statement
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import Executable
@@ -23,6 +24,7 @@ from actortoken_store.errors import (
     InvalidTransitionError,
     TokenNotFoundError,
 )
+from actortoken_store.expiry import with_expiry
 from actortoken_store.model import ActorToken, TokenStatus, ms_to_datetime
 from actortoken_store.results import (
     Page,
@@ -33,6 +35,7 @@ from actortoken_store.results import (
     encode_cursor,
 )
 from actortoken_store.rows import datetime_to_ms, from_row, to_row
+from actortoken_store.secrets import SecretsPolicy
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -63,17 +66,34 @@ no faster in the bench."""
 MAX_PAGE_SIZE: Final = 1000
 
 
-def save(token: TokenInput, *, actor: Mapping[str, Any] | None = None) -> Operation[SaveOutcome]:
+def save(
+    token: TokenInput,
+    *,
+    secrets: SecretsPolicy,
+    actor: Mapping[str, Any] | None = None,
+    expires_at: datetime | int | None = None,
+    expires_in_seconds: int | None = None,
+) -> Operation[SaveOutcome]:
     """Store one snapshot under the monotonic rule and return what happened to it.
 
-    ``token`` may be a Clerk SDK model, converted with ``actor`` as its claims.
+    ``token`` may be a Clerk SDK model, converted with ``actor`` as its claims. An explicit
+    ``expires_at`` or ``expires_in_seconds`` (see `with_expiry`) wins over the ``exp``
+    claim of the ticket.
     """
-    report = yield from save_many([to_actor_token(token, actor)])
+    value = with_expiry(
+        to_actor_token(token, actor),
+        expires_at=expires_at,
+        expires_in_seconds=expires_in_seconds,
+    )
+    report = yield from save_many([value], secrets=secrets)
     return report.results[0].outcome
 
 
 def save_many(
-    tokens: Iterable[ActorToken], *, batch_size: int = DEFAULT_BATCH_SIZE
+    tokens: Iterable[ActorToken],
+    *,
+    secrets: SecretsPolicy,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Operation[SaveReport]:
     """Store snapshots in input order, as if each were saved alone, in few statements.
 
@@ -105,7 +125,7 @@ def save_many(
         for start in range(0, len(round_positions), batch_size):
             positions = round_positions[start : start + batch_size]
             batch = [ordered[position] for position in positions]
-            batch_outcomes = yield from _save_batch(batch)
+            batch_outcomes = yield from _save_batch(batch, secrets)
             for position, outcome in zip(positions, batch_outcomes, strict=True):
                 outcomes[position] = outcome
 
@@ -131,8 +151,10 @@ def _rounds(tokens: Sequence[ActorToken]) -> list[list[int]]:
     return rounds
 
 
-def _save_batch(batch: Sequence[ActorToken]) -> Operation[list[SaveOutcome]]:
-    result: Rows = yield statements.upsert_tokens([to_row(token) for token in batch])
+def _save_batch(
+    batch: Sequence[ActorToken], secrets: SecretsPolicy
+) -> Operation[list[SaveOutcome]]:
+    result: Rows = yield statements.upsert_tokens([to_row(token, secrets) for token in batch])
     applied = {row["id"]: row["inserted"] for row in result}
 
     missing = [token.id for token in batch if token.id not in applied]
@@ -172,16 +194,16 @@ def _classify_unapplied(token: ActorToken, stored: dict[str, Any] | None) -> Sav
     return SaveOutcome.UNCHANGED
 
 
-def get(token_id: str) -> Operation[ActorToken | None]:
+def get(token_id: str, *, secrets: SecretsPolicy) -> Operation[ActorToken | None]:
     """Return the stored token with ``token_id``, or None."""
     _check_text_argument("token_id", token_id)
     rows: Rows = yield statements.select_by_id(token_id)
-    return from_row(rows[0]) if rows else None
+    return from_row(rows[0], secrets) if rows else None
 
 
-def get_one(token_id: str) -> Operation[ActorToken]:
+def get_one(token_id: str, *, secrets: SecretsPolicy) -> Operation[ActorToken]:
     """Return the stored token with ``token_id``; raise `TokenNotFoundError` if none."""
-    token = yield from get(token_id)
+    token = yield from get(token_id, secrets=secrets)
     if token is None:
         raise TokenNotFoundError(token_id)
     return token
@@ -190,6 +212,7 @@ def get_one(token_id: str) -> Operation[ActorToken]:
 def list_for_user(
     user_id: str,
     *,
+    secrets: SecretsPolicy,
     status: TokenStatus | str | None = None,
     limit: int = 50,
     after: str | None = None,
@@ -210,7 +233,7 @@ def list_for_user(
     rows: Rows = yield statements.select_for_user(
         user_id, status=wanted, limit=limit + 1, after=position
     )
-    tokens = [from_row(row) for row in rows]
+    tokens = [from_row(row, secrets) for row in rows]
     if len(tokens) <= limit:
         return Page(tokens, None)
     items = tokens[:limit]
@@ -218,17 +241,26 @@ def list_for_user(
     return Page(items, encode_cursor(last.created_at, last.id))
 
 
-def transition(token_id: str, target: TokenStatus, at_ms: int) -> Operation[ActorToken]:
+def transition(
+    token_id: str, target: TokenStatus, at_ms: int, *, secrets: SecretsPolicy
+) -> Operation[ActorToken]:
     """Move a pending token to ``target`` in one conditional UPDATE and return it.
+
+    The ticket is dropped (the digest stays) unless the policy keeps terminal tickets.
 
     Raises:
         TokenNotFoundError: no token has ``token_id``.
         InvalidTransitionError: the token is not pending; the error names its status.
     """
     _check_text_argument("token_id", token_id)
-    rows: Rows = yield statements.transition_token(token_id, target, ms_to_datetime(at_ms))
+    rows: Rows = yield statements.transition_token(
+        token_id,
+        target,
+        ms_to_datetime(at_ms),
+        keep_terminal_tickets=secrets.keep_terminal_tickets,
+    )
     if rows:
-        return from_row(rows[0])
+        return from_row(rows[0], secrets)
 
     # Nothing matched: find out whether the token is missing or no longer pending.
     states: Rows = yield statements.select_states([token_id])

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from actortoken_store import driver, operations
+from actortoken_store import cache, driver, maintenance, operations
 from actortoken_store.calls import Call
 from actortoken_store.clerk_models import TokenInput
 from actortoken_store.config import validate_schema_name
 from actortoken_store.dberrors import translate_database_errors
+from actortoken_store.maintenance import KeyRotation
 from actortoken_store.model import ActorToken, TokenStatus
 from actortoken_store.operations import Operation, Step
 from actortoken_store.results import Page, SaveOutcome, SaveReport
 from actortoken_store.rows import instant_to_ms
 from actortoken_store.schema import DEFAULT_SCHEMA, schema_options
+from actortoken_store.secrets import SecretsPolicy
 
 __all__ = ["ActorTokenRepository"]
 
@@ -31,9 +33,16 @@ class ActorTokenRepository:
     current transaction, and the caller decides when that ends. Each write is a single
     statement whose WHERE clause carries the rule, so concurrent callers cannot break it.
 
+    Tickets are written and read through a `SecretsPolicy` (see `actortoken_store.secrets`):
+    encrypted, kept as a digest only, or in plaintext. Every read that returns a token
+    raises `TicketDecryptionError` for a row whose ticket the configured keys cannot
+    decrypt.
+
     Args:
         session: the session to run statements on.
         schema: the PostgreSQL schema holding the store's tables.
+        secrets: the secrets policy; None builds it from the environment
+            (`SecretsPolicy.from_environment`).
     """
 
     _calls_on_driver = True
@@ -41,15 +50,29 @@ class ActorTokenRepository:
     watch the engine's statements; False always sends them through ``Session.execute``,
     which gives the same results more slowly (tests compare both)."""
 
-    def __init__(self, session: Session, *, schema: str = DEFAULT_SCHEMA) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        secrets: SecretsPolicy | None = None,
+    ) -> None:
         self.session = session
         self.schema = validate_schema_name(schema)
+        self.secrets = SecretsPolicy.from_environment() if secrets is None else secrets
         self._options = schema_options(self.schema)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(schema={self.schema!r})"
+        return f"{type(self).__name__}(schema={self.schema!r}, secrets={self.secrets!r})"
 
-    def save(self, token: TokenInput, *, actor: Mapping[str, Any] | None = None) -> SaveOutcome:
+    def save(
+        self,
+        token: TokenInput,
+        *,
+        actor: Mapping[str, Any] | None = None,
+        expires_at: datetime | int | None = None,
+        expires_in_seconds: int | None = None,
+    ) -> SaveOutcome:
         """Insert or update one token by id; see `SaveOutcome` for what can happen.
 
         A stored accepted or revoked token never changes status, an older snapshot never
@@ -59,22 +82,35 @@ class ActorTokenRepository:
             token: the snapshot, as an `ActorToken` or a ``clerk_backend_api.models.ActorToken``.
             actor: with an SDK model only, the actor claims that were sent to Clerk, because
                 clerk-backend-api 7 drops them from its model.
+            expires_at: the ticket's expiry (aware datetime or Unix ms); it wins over
+                ``expires_in_seconds``, ``token.expires_at`` and the ``exp`` claim of the
+                ticket JWT, which is read without verifying its signature.
+            expires_in_seconds: the ticket's lifetime counted from ``created_at``.
 
         Raises:
             ActorClaimsMissingError: an SDK model without claims and no ``actor``.
-            InvalidArgumentError: ``actor`` given with an `ActorToken`.
+            InvalidArgumentError: ``actor`` given with an `ActorToken`, both expiry
+                arguments given, or one of them invalid.
         """
-        return self._run(operations.save(token, actor=actor))
+        return self._run(
+            operations.save(
+                token,
+                secrets=self.secrets,
+                actor=actor,
+                expires_at=expires_at,
+                expires_in_seconds=expires_in_seconds,
+            )
+        )
 
     def save_many(
         self, tokens: Iterable[ActorToken], *, batch_size: int = operations.DEFAULT_BATCH_SIZE
     ) -> SaveReport:
         """Save many tokens with `save`'s rules, in input order, in few statements."""
-        return self._run(operations.save_many(tokens, batch_size=batch_size))
+        return self._run(operations.save_many(tokens, secrets=self.secrets, batch_size=batch_size))
 
     def get(self, token_id: str) -> ActorToken | None:
         """Return the token with ``token_id``, or None."""
-        return self._run(operations.get(token_id))
+        return self._run(operations.get(token_id, secrets=self.secrets))
 
     def get_one(self, token_id: str) -> ActorToken:
         """Return the token with ``token_id``.
@@ -82,7 +118,34 @@ class ActorTokenRepository:
         Raises:
             TokenNotFoundError: no token has that id.
         """
-        return self._run(operations.get_one(token_id))
+        return self._run(operations.get_one(token_id, secrets=self.secrets))
+
+    def get_by_ticket(self, ticket: str) -> ActorToken | None:
+        """Return the token whose ticket is ``ticket`` (newest first if several), or None.
+
+        Works in every secrets mode, and after the ticket itself was dropped, because the
+        lookup uses the ticket's SHA-256 digest.
+        """
+        return self._run(cache.get_by_ticket(ticket, secrets=self.secrets))
+
+    def find_reusable(
+        self,
+        user_id: str,
+        actor_sub: str,
+        min_remaining: timedelta = cache.DEFAULT_MIN_REMAINING,
+        now: datetime | int | None = None,
+    ) -> ActorToken | None:
+        """Return the newest pending token of the pair that can be handed out again, or None.
+
+        It must have a readable ticket and stay valid for at least ``min_remaining`` after
+        ``now`` (aware datetime or Unix ms; default: the current time). Tokens with an
+        unknown expiry never qualify.
+        """
+        return self._run(
+            cache.find_reusable(
+                user_id, actor_sub, secrets=self.secrets, min_remaining=min_remaining, now=now
+            )
+        )
 
     def list_for_user(
         self,
@@ -97,7 +160,11 @@ class ActorTokenRepository:
         Pass the page's ``next_cursor`` as ``after`` for the next page. Tokens created
         while paging are newer than the cursor, so they never shift later pages.
         """
-        return self._run(operations.list_for_user(user_id, status=status, limit=limit, after=after))
+        return self._run(
+            operations.list_for_user(
+                user_id, secrets=self.secrets, status=status, limit=limit, after=after
+            )
+        )
 
     def accept(self, token_id: str, at: datetime | int | None = None) -> ActorToken:
         """Mark a pending token accepted at ``at`` (aware datetime or Unix ms; default now).
@@ -117,10 +184,54 @@ class ActorTokenRepository:
         """
         return self._transition(token_id, TokenStatus.REVOKED, at)
 
+    def purge(
+        self,
+        older_than: timedelta | datetime,
+        *,
+        now: datetime | int | None = None,
+        batch_size: int = maintenance.DEFAULT_PURGE_BATCH_SIZE,
+        max_batches: int | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete accepted, revoked and expired tokens last changed before the cut-off.
+
+        ``older_than`` is an age before ``now`` or an aware datetime. Deletes in batches of
+        ``batch_size`` and returns the count (with ``dry_run``, only counts). Audit events of
+        the deleted tokens stay. Call with ``max_batches=1`` in a loop, committing after
+        each call, to keep each transaction short.
+        """
+        return self._run(
+            maintenance.purge(
+                older_than,
+                now=now,
+                batch_size=batch_size,
+                max_batches=max_batches,
+                dry_run=dry_run,
+            )
+        )
+
+    def rotate_keys(
+        self,
+        *,
+        batch_size: int = maintenance.DEFAULT_ROTATION_BATCH_SIZE,
+        max_batches: int | None = None,
+    ) -> KeyRotation:
+        """Re-encrypt every stored ticket under the first configured key, in batches.
+
+        See `actortoken_store.maintenance.rotate_keys`.
+        """
+        return self._run(
+            maintenance.rotate_keys(
+                secrets=self.secrets, batch_size=batch_size, max_batches=max_batches
+            )
+        )
+
     def _transition(
         self, token_id: str, target: TokenStatus, at: datetime | int | None
     ) -> ActorToken:
-        return self._run(operations.transition(token_id, target, instant_to_ms("at", at)))
+        return self._run(
+            operations.transition(token_id, target, instant_to_ms("at", at), secrets=self.secrets)
+        )
 
     def _run(self, operation: Operation[T]) -> T:
         """Drive ``operation``, executing each statement it yields on the session."""

@@ -1,4 +1,8 @@
-"""Conversion between `ActorToken` values and rows of ``actor_tokens``."""
+"""Conversion between `ActorToken` values and rows of ``actor_tokens``.
+
+Both directions go through a `SecretsPolicy`, which decides how the ticket is written and
+decrypts it on read, so the sync and async repositories treat secrets the same way.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from actortoken_store.errors import InvalidArgumentError
+from actortoken_store.expiry import ticket_expiry_ms
 from actortoken_store.model import (
     MAX_TIMESTAMP_MS,
     MIN_TIMESTAMP_MS,
@@ -14,6 +19,7 @@ from actortoken_store.model import (
     TokenStatus,
     ms_to_datetime,
 )
+from actortoken_store.secrets import SecretsPolicy
 
 __all__ = ["datetime_to_ms", "from_row", "instant_to_ms", "to_row"]
 
@@ -66,37 +72,60 @@ def _describe_int(value: int) -> str:
     return f"{value}{hint}"
 
 
-def to_row(token: ActorToken) -> dict[str, Any]:
-    """Return the column values of ``token`` for an INSERT."""
+def to_row(token: ActorToken, secrets: SecretsPolicy) -> dict[str, Any]:
+    """Return the column values of ``token`` for an INSERT, its ticket sealed by ``secrets``.
+
+    The expiry is ``token.expires_at`` when set, else the ``exp`` claim of the ticket.
+    """
+    sealed = secrets.seal(token.id, token.status, token.token, token.url)
+    expires_at = token.expires_at
+    if expires_at is None:
+        expires_at = ticket_expiry_ms(token.token, token_id=token.id)
     return {
         "id": token.id,
         "status": token.status,
         "user_id": token.user_id,
         "actor": token.actor,
-        "token": token.token,
-        "url": token.url,
+        "token": sealed.token,
+        "url": sealed.url,
+        "ticket_digest": sealed.digest,
+        "ticket_ciphertext": sealed.ciphertext,
+        "ticket_key_id": sealed.key_id,
+        "expires_at": None if expires_at is None else ms_to_datetime(expires_at),
         "created_at": ms_to_datetime(token.created_at),
         "updated_at": ms_to_datetime(token.updated_at),
     }
 
 
-def from_row(row: Mapping[str, Any]) -> ActorToken:
-    """Build the `ActorToken` stored in ``row`` without validating it again.
+def from_row(row: Mapping[str, Any], secrets: SecretsPolicy) -> ActorToken:
+    """Build the `ActorToken` stored in ``row`` without validating it again, decrypting
+    its ticket with ``secrets``.
 
     Rows were validated on their way in (or checked by the table's constraints), so this
-    uses `ActorToken.from_trusted`.
+    uses `ActorToken.from_trusted`. A row whose ticket was dropped, or kept only as a
+    digest, reads with ``token`` and ``url`` None.
 
     NOTE: JSONB keeps actor numbers as ``numeric`` and reorders object keys. A float claim
     that Python writes with a positive exponent (``1e+23``, any float from 1e16 up) reads
     back as an int, which differs from the float above 2**53. Other claims come back equal.
+
+    Raises:
+        TicketDecryptionError: the row contains a ciphertext that the configured keys cannot
+            decrypt; the error names the token id and the key id.
     """
+    token, url = row["token"], row["url"]
+    ciphertext = row["ticket_ciphertext"]
+    if ciphertext is not None:
+        token, url = secrets.open(row["id"], row["ticket_key_id"], ciphertext)
+    expires_at = row["expires_at"]
     return ActorToken.from_trusted(
         id=row["id"],
         status=TokenStatus(row["status"]),
         user_id=row["user_id"],
         actor=row["actor"],
-        token=row["token"],
-        url=row["url"],
+        token=token,
+        url=url,
         created_at=datetime_to_ms(row["created_at"]),
         updated_at=datetime_to_ms(row["updated_at"]),
+        expires_at=None if expires_at is None else datetime_to_ms(expires_at),
     )

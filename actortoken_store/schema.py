@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import CheckConstraint, Enum, Index, MetaData, Text, text
+from sqlalchemy import CheckConstraint, Enum, Index, LargeBinary, MetaData, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TIMESTAMP, SchemaType
@@ -75,10 +75,22 @@ class ActorTokenRecord(Base):
     """The actor claims; ``sub`` is the impersonator."""
 
     token: Mapped[str | None] = mapped_column(Text)
-    """The sign-in ticket (a JWT), when it is kept."""
+    """The sign-in ticket (a JWT) in plaintext; only the plaintext secrets mode fills it."""
 
     url: Mapped[str | None] = mapped_column(Text)
-    """The sign-in URL, which embeds the ticket."""
+    """The sign-in URL, which embeds the ticket; plaintext secrets mode only."""
+
+    ticket_digest: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """SHA-256 of the ticket, kept in every secrets mode and after the ticket is dropped."""
+
+    ticket_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Ticket and URL encrypted with AES-256-GCM, bound to the token id (encrypt mode)."""
+
+    ticket_key_id: Mapped[str | None] = mapped_column(Text)
+    """Id of the key that encrypted ``ticket_ciphertext``."""
+
+    expires_at: Mapped[datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    """When the ticket expires: its JWT ``exp`` claim or an expiry given at save."""
 
     created_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
@@ -91,6 +103,14 @@ class ActorTokenRecord(Base):
             name="actor_has_sub",
         ),
         CheckConstraint("updated_at >= created_at", name="updated_after_created"),
+        CheckConstraint(
+            "(ticket_ciphertext IS NULL) = (ticket_key_id IS NULL)",
+            name="ciphertext_has_key_id",
+        ),
+        CheckConstraint(
+            "ticket_ciphertext IS NULL OR (token IS NULL AND url IS NULL)",
+            name="one_ticket_form",
+        ),
         # A user's tokens, newest first: list_for_user and its keyset pagination.
         Index(
             "ix_actor_tokens_user_id_created_at",
@@ -106,6 +126,17 @@ class ActorTokenRecord(Base):
         ),
         # Tokens issued by one impersonator.
         Index("ix_actor_tokens_actor_sub_created_at", text("(actor ->> 'sub')"), "created_at"),
+        # get_by_ticket.
+        Index("ix_actor_tokens_ticket_digest", "ticket_digest"),
+        # find_reusable: a pair's pending tokens, newest first.
+        Index(
+            "ix_actor_tokens_pending_user_id_actor_sub",
+            "user_id",
+            text("(actor ->> 'sub')"),
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
 
 

@@ -8,6 +8,10 @@ interleave between a read and a write:
   terminal row never changes status, and ``user_id`` and ``created_at`` never change.
 - transition (`transition_token`): the UPDATE matches only a pending row.
 
+Secret columns follow the secrets policy on both paths: when a token becomes accepted or
+revoked its ticket (plaintext or ciphertext) is cleared unless the policy keeps terminal
+tickets. Neither path clears the ticket digest.
+
 The builders return `Call` values: a statement whose SQL is fixed per shape, plus the values
 of its bind parameters, so the runners compile each shape once.
 """
@@ -46,7 +50,9 @@ from actortoken_store.model import TokenStatus
 from actortoken_store.schema import ActorTokenRecord
 
 __all__ = [
+    "SECRET_COLUMNS",
     "TOKENS",
+    "actor_sub",
     "delete_token",
     "select_by_id",
     "select_for_user",
@@ -59,7 +65,22 @@ __all__ = [
 TOKENS: Final[Table] = cast(Table, ActorTokenRecord.__table__)
 """The ``actor_tokens`` table."""
 
-_UPDATABLE: Final = ("status", "actor", "token", "url", "updated_at")
+SECRET_COLUMNS: Final = ("token", "url", "ticket_ciphertext", "ticket_key_id")
+"""Columns that contain a usable ticket, in plaintext or encrypted."""
+
+_UPDATABLE: Final = ("status", "actor", *SECRET_COLUMNS, "updated_at")
+
+_KEPT_UNLESS_GIVEN: Final = ("ticket_digest", "expires_at")
+"""Derived columns that a snapshot without a ticket leaves as they are."""
+
+
+def actor_sub() -> ColumnElement[str]:
+    """Build ``actor ->> 'sub'`` with a literal key, so the planner matches the expression
+    indexes on it."""
+    expression: ColumnElement[str] = TOKENS.c.actor.op("->>", return_type=Text())(
+        literal_column("'sub'")
+    )
+    return expression
 
 
 def snapshot_applies(stored: Any, incoming: Any) -> ColumnElement[bool]:
@@ -95,6 +116,10 @@ def upsert_tokens(rows: Sequence[dict[str, Any]]) -> Call:
 
     The statement returns ``id`` and ``inserted`` for each row it inserted or updated; a
     row it left alone returns nothing.
+
+    An applied snapshot replaces the secret columns with its own, which the secrets policy
+    has already emptied for a terminal token. The digest and the expiry are derived, so a
+    snapshot without a ticket keeps the stored ones.
     """
     columns = tuple(rows[0]) if rows else tuple(TOKENS.c.keys())
     return Call(_upsert_statement(columns), {"rows": rows_to_json(rows)})
@@ -145,9 +170,13 @@ def _upsert_statement(columns: tuple[str, ...]) -> Executable:
         list(columns), select(*(source.c[name] for name in columns))
     )
     excluded = statement.excluded
+    assignments: dict[str, Any] = {name: excluded[name] for name in _UPDATABLE if name in columns}
+    for name in _KEPT_UNLESS_GIVEN:
+        if name in columns:
+            assignments[name] = func.coalesce(excluded[name], TOKENS.c[name])
     return statement.on_conflict_do_update(
         index_elements=[TOKENS.c.id],
-        set_={name: excluded[name] for name in _UPDATABLE if name in columns},
+        set_=assignments,
         where=snapshot_applies(TOKENS.c, excluded),
     ).returning(TOKENS.c.id, literal_column("(xmax = 0)").label("inserted"))
 
@@ -208,24 +237,36 @@ def _user_page(with_status: bool, with_after: bool) -> Executable:
     )
 
 
-# updated_at never moves backwards: a transition time older than the stored one keeps
-# the stored one.
-_TRANSITION: Final = (
-    TOKENS.update()
-    .where(TOKENS.c.id == bindparam("token_id"), TOKENS.c.status == TokenStatus.PENDING)
-    .values(
-        status=bindparam("target", type_=TOKENS.c.status.type),
-        updated_at=func.greatest(
+@lru_cache(maxsize=2)
+def _transition(keep_terminal_tickets: bool) -> Executable:
+    # updated_at never moves backwards: a transition time older than the stored one keeps
+    # the stored one.
+    values: dict[str, Any] = {
+        "status": bindparam("target", type_=TOKENS.c.status.type),
+        "updated_at": func.greatest(
             TOKENS.c.updated_at, bindparam("at", type_=TOKENS.c.updated_at.type)
         ),
+    }
+    if not keep_terminal_tickets:
+        values.update(dict.fromkeys(SECRET_COLUMNS))
+    return (
+        TOKENS.update()
+        .where(TOKENS.c.id == bindparam("token_id"), TOKENS.c.status == TokenStatus.PENDING)
+        .values(values)
+        .returning(*TOKENS.c)
     )
-    .returning(*TOKENS.c)
-)
 
 
-def transition_token(token_id: str, target: TokenStatus, at: datetime) -> Call:
-    """Build the UPDATE that moves a pending token to ``target`` and returns the new row."""
-    return Call(_TRANSITION, {"token_id": token_id, "target": target, "at": at})
+def transition_token(
+    token_id: str, target: TokenStatus, at: datetime, *, keep_terminal_tickets: bool = False
+) -> Call:
+    """Build the UPDATE that moves a pending token to ``target`` and returns the new row.
+
+    The ticket is cleared, the digest kept, unless ``keep_terminal_tickets``.
+    """
+    return Call(
+        _transition(keep_terminal_tickets), {"token_id": token_id, "target": target, "at": at}
+    )
 
 
 _DELETE: Final = TOKENS.delete().where(TOKENS.c.id == bindparam("token_id")).returning(TOKENS.c.id)

@@ -74,7 +74,8 @@ def run_migrations_online() -> None:
 
     from actortoken_store.config import create_engine
 
-    engine = create_engine(migration_url(config), poolclass=pool.NullPool)
+    # Revisions handle tickets, so errors must not echo statement parameters.
+    engine = create_engine(migration_url(config), poolclass=pool.NullPool, hide_parameters=True)
     try:
         with engine.connect() as connection:
             _run_on(connection)

@@ -23,6 +23,15 @@ from actortoken_store.config import create_engine
 from actortoken_store.model import ActorToken
 from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.schema import metadata
+from actortoken_store.secrets import (
+    ENV_KEEP_TERMINAL_TICKETS,
+    ENV_KEYS,
+    ENV_SECRETS_MODE,
+    Keyring,
+    SecretsMode,
+    SecretsPolicy,
+    format_key,
+)
 from tests.servers import server_label, test_server_url, throwaway_database
 
 ENV_FIXTURES = "ACTORTOKEN_STORE_FIXTURES"
@@ -63,6 +72,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+TEST_KEYS = format_key("test-key-1", bytes(range(32)))
+"""A fixed key in the ``ACTORTOKEN_STORE_KEYS`` form, so a failing test can be rerun by hand."""
+
+TEST_KEYRING = Keyring.parse(TEST_KEYS)
+
+TEST_SECRETS = SecretsPolicy(SecretsMode.ENCRYPT, TEST_KEYRING, keep_terminal_tickets=True)
+"""The secrets policy of the `repo` fixture: tickets are encrypted and kept after a token
+becomes terminal, so tokens read back equal what was saved, tickets included. Tests of the
+other modes and of dropping terminal tickets build their own policy."""
+
+
+@pytest.fixture(autouse=True)
+def secrets_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give code that builds its secrets policy from the environment (the CLI, repositories
+    made without ``secrets=``) the same policy as `TEST_SECRETS`."""
+    monkeypatch.setenv(ENV_KEYS, TEST_KEYS)
+    monkeypatch.setenv(ENV_KEEP_TERMINAL_TICKETS, "true")
+    monkeypatch.delenv(ENV_SECRETS_MODE, raising=False)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -123,7 +152,8 @@ def session(clean_engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def repo(session: Session) -> ActorTokenRepository:
-    return ActorTokenRepository(session)
+    """A repository with the explicit `TEST_SECRETS` policy."""
+    return ActorTokenRepository(session, secrets=TEST_SECRETS)
 
 
 def load_jsonl(name: str) -> list[dict[str, Any]]:

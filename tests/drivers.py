@@ -25,6 +25,7 @@ from actortoken_store.aio import AsyncActorTokenRepository
 from actortoken_store.config import create_async_engine, create_engine
 from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.schema import DEFAULT_SCHEMA
+from actortoken_store.secrets import SecretsPolicy
 
 __all__ = ["KINDS", "EventLoopThread", "RepoDriver", "RepoFactory", "count_statements"]
 
@@ -149,8 +150,15 @@ class RepoFactory:
         *,
         schema: str = DEFAULT_SCHEMA,
         url: sqlalchemy.URL | str | None = None,
+        secrets: SecretsPolicy | None = None,
     ) -> RepoDriver:
-        """Open a driver over a new session of ``kind`` on ``url`` (default: the test DB)."""
+        """Open a driver over a new session of ``kind`` on ``url`` (default: the test DB).
+
+        ``secrets`` defaults to the suite's explicit `TEST_SECRETS`, never the environment.
+        """
+        from tests.conftest import TEST_SECRETS
+
+        policy = TEST_SECRETS if secrets is None else secrets
         key = self._default_url if url is None else _url_key(url)
         driver: RepoDriver
         if kind == "sync":
@@ -158,7 +166,7 @@ class RepoFactory:
             if engine is None:
                 engine = self._engines[key] = create_engine(key)
                 self._owned.append(engine)
-            repository: Any = ActorTokenRepository(Session(engine), schema=schema)
+            repository: Any = ActorTokenRepository(Session(engine), schema=schema, secrets=policy)
             driver = RepoDriver(kind, repository, engine, self._loop)
         else:
             async_engine = self._async_engines.get(key)
@@ -166,14 +174,16 @@ class RepoFactory:
                 async_engine = self._async_engines[key] = create_async_engine(key)
                 self._owned.append(async_engine)
             session = AsyncSession(async_engine, expire_on_commit=False)
-            repository = AsyncActorTokenRepository(session, schema=schema)
+            repository = AsyncActorTokenRepository(session, schema=schema, secrets=policy)
             driver = RepoDriver(kind, repository, async_engine.sync_engine, self._loop)
         self._drivers.append(driver)
         return driver
 
     def peer(self, driver: RepoDriver) -> RepoDriver:
         """Open another driver of the same kind, schema and database, with its own session."""
-        return self.open(driver.kind, schema=driver.schema, url=driver.engine.url)
+        return self.open(
+            driver.kind, schema=driver.schema, url=driver.engine.url, secrets=driver.secrets
+        )
 
     def close(self) -> None:
         """Roll back and close every driver, then dispose of the engines this factory made."""

@@ -14,6 +14,7 @@ import sqlalchemy
 from psycopg.types.json import Jsonb
 from sqlalchemy.orm import Session
 
+from actortoken_store.bench.database import BENCH_SECRETS
 from actortoken_store.bench.timing import stopwatch_ns
 from actortoken_store.config import create_engine
 from actortoken_store.model import ActorToken
@@ -34,7 +35,7 @@ _COPY = (
 def copy_values(tokens: Sequence[ActorToken]) -> list[tuple[Any, ...]]:
     """Return the column values that the raw COPY writes, prepared before timing starts."""
     values = []
-    for row in map(to_row, tokens):
+    for row in (to_row(token, BENCH_SECRETS) for token in tokens):
         values.append(
             (
                 row["id"],
@@ -72,7 +73,7 @@ def load_save_many(
         with Session(engine) as session:
             session.connection()  # connect before the clock starts, as the raw loader does
             started = stopwatch_ns()
-            ActorTokenRepository(session).save_many(tokens)
+            ActorTokenRepository(session, secrets=BENCH_SECRETS).save_many(tokens)
             session.commit()
             return stopwatch_ns() - started
     finally:
@@ -88,7 +89,7 @@ def load_orm_add_all(
         with Session(engine) as session:
             session.connection()
             started = stopwatch_ns()
-            session.add_all(ActorTokenRecord(**to_row(token)) for token in tokens)
+            session.add_all(ActorTokenRecord(**to_row(token, BENCH_SECRETS)) for token in tokens)
             session.commit()
             return stopwatch_ns() - started
     finally:

@@ -14,12 +14,17 @@ from psycopg import sql
 from actortoken_store import migrate
 from actortoken_store.config import display_url, resolve_database, to_sqlalchemy_url
 from actortoken_store.schema import metadata
+from actortoken_store.secrets import SecretsMode, SecretsPolicy
 
-__all__ = ["bench_database", "empty_tables", "libpq_url", "server_version"]
+__all__ = ["BENCH_SECRETS", "bench_database", "empty_tables", "libpq_url", "server_version"]
 
 logger = logging.getLogger(__name__)
 
 DATABASE_PREFIX = "actortoken_bench_"
+
+BENCH_SECRETS = SecretsPolicy(SecretsMode.PLAINTEXT, keep_terminal_tickets=True)
+"""The store keeps tickets as given, so it writes and reads the same values as the raw
+psycopg references. Encryption costs extra per row and is not measured here."""
 
 
 def libpq_url(url: sqlalchemy.URL) -> str:

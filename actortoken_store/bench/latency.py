@@ -18,7 +18,7 @@ import psycopg
 import sqlalchemy
 from sqlalchemy.orm import Session
 
-from actortoken_store.bench.database import libpq_url
+from actortoken_store.bench.database import BENCH_SECRETS, libpq_url
 from actortoken_store.bench.timing import stopwatch_ns
 from actortoken_store.config import create_engine
 from actortoken_store.model import ms_to_datetime
@@ -83,7 +83,7 @@ def measure_reads(
     engine = create_engine(url)
     try:
         with psycopg.connect(libpq_url(url)) as raw, Session(engine) as session:
-            repo = ActorTokenRepository(session)
+            repo = ActorTokenRepository(session, secrets=BENCH_SECRETS)
 
             def raw_get(sample: int) -> object:
                 return raw.execute(get_sql, (ids[sample + WARMUP],)).fetchone()
@@ -133,7 +133,7 @@ def measure_transitions(
     engine = create_engine(url)
     try:
         with psycopg.connect(libpq_url(url)) as raw, Session(engine) as session:
-            repo = ActorTokenRepository(session)
+            repo = ActorTokenRepository(session, secrets=BENCH_SECRETS)
 
             def raw_transition(sample: int) -> object:
                 row = raw.execute(update_sql, (at, raw_ids[sample + WARMUP])).fetchone()

@@ -460,7 +460,7 @@ def test_save_many_batch_one_statement(any_repo: RepoDriver) -> None:
 
 @pytest.mark.slow
 def test_save_many_parameter_limit(repo: ActorTokenRepository) -> None:
-    # 8,200 rows of 8 columns need more bind parameters than PostgreSQL allows.
+    # 8,200 rows of 12 columns need more bind parameters than PostgreSQL allows.
     tokens = many_tokens(8200)
 
     report = repo.save_many(tokens, batch_size=10_000)
