@@ -27,7 +27,7 @@ from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.schema import DEFAULT_SCHEMA
 from actortoken_store.secrets import SecretsPolicy
 
-__all__ = ["KINDS", "EventLoopThread", "RepoDriver", "RepoFactory", "count_statements"]
+__all__ = ["KINDS", "EventLoopThread", "Kind", "RepoDriver", "RepoFactory", "count_statements"]
 
 T = TypeVar("T")
 Kind = Literal["sync", "async"]

@@ -19,6 +19,10 @@ from sqlalchemy.pool import NullPool
 from actortoken_store import migrate
 from actortoken_store.config import create_engine
 from actortoken_store.migrate import VERSION_TABLE, MigrationError
+from actortoken_store.model import ActorToken
+from actortoken_store.results import SaveOutcome
+from tests.conftest import load_jsonl
+from tests.drivers import KINDS, Kind, RepoFactory, count_statements
 from tests.servers import throwaway_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +47,8 @@ def fresh_url(module_database: str) -> str:
         "SELECT nspname FROM pg_namespace"
         " WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'",
     )
-    statements = [f'DROP SCHEMA "{name}" CASCADE' for (name,) in schemas]
+    quoted = ['"' + name.replace('"', '""') + '"' for (name,) in schemas]
+    statements = [f"DROP SCHEMA {name} CASCADE" for name in quoted]
     execute(module_database, "; ".join([*statements, "CREATE SCHEMA public"]))
     return module_database
 
@@ -293,3 +298,25 @@ def test_offline_sql_in_other_schema(fresh_url: str) -> None:
 
     assert tables(fresh_url) == {("tenant_b", "actor_tokens"), ("tenant_b", VERSION_TABLE)}
     migrate.check(migrate.make_config(fresh_url, schema="tenant_b"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_schema_name_needing_quotes(fresh_url: str, repo_factory: RepoFactory, kind: Kind) -> None:
+    schema = 'Tenant-A "ü"'
+    migrate.upgrade(migrate.make_config(fresh_url, schema=schema))
+    migrate.check(migrate.make_config(fresh_url, schema=schema))
+    repo = repo_factory.open(kind, schema=schema, url=fresh_url)
+    token = ActorToken.from_clerk(load_jsonl("actor_tokens.jsonl")[0])
+
+    with count_statements(repo.engine) as statements:
+        observed = repo.save_many([token])
+    direct = repo.save(token)
+
+    assert observed.count(SaveOutcome.INSERTED) == 1
+    assert direct is SaveOutcome.UNCHANGED
+    assert repo.get(token.id) == token
+    assert all('"Tenant-A ""ü"""' in statement for statement in statements)
+    repo.rollback()
+    repo_factory.close()
+    migrate.downgrade(migrate.make_config(fresh_url, schema=schema), "base")
+    assert tables(fresh_url) == {(schema, VERSION_TABLE)}
