@@ -128,7 +128,10 @@ def test_wheel_contains_migrations(wheel: Path) -> None:
 
     assert "actortoken_store/migrations/env.py" in names
     assert "actortoken_store/migrations/script.py.mako" in names
-    assert "actortoken_store/migrations/versions/0001_create_actor_tokens.py" in names
+    revisions = sorted((REPO_ROOT / "migrations" / "versions").glob("[0-9]*.py"))
+    assert revisions
+    for revision in revisions:
+        assert f"actortoken_store/migrations/versions/{revision.name}" in names
     assert "actortoken_store/py.typed" in names
     assert not any(name.startswith("migrations/") for name in names)
 
