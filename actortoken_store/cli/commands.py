@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from actortoken_store.cli import db, importing, listing, show
+from actortoken_store.cli import db, importing, keys, listing, purge, show
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -13,6 +13,8 @@ REGISTRARS: list[Registrar] = [
     importing.register,
     listing.register,
     show.register,
+    purge.register,
+    keys.register,
     db.register,
 ]
 """Each entry adds one command group's parsers. Add a new group's ``register`` here."""

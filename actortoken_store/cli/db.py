@@ -27,6 +27,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="print the SQL instead of running it (offline mode, no connection)",
     )
+    upgrade.add_argument(
+        "-x",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option for the revisions, as with alembic's -x; 'drop_tickets=true' accepts "
+        "that stored tickets are dropped (only their SHA-256 digests kept) when no "
+        "encryption key is configured",
+    )
     upgrade.set_defaults(handler=_upgrade)
 
     downgrade = commands.add_parser(
@@ -75,6 +84,7 @@ def _migrate(args: argparse.Namespace, direction: str) -> int:
 
     with open_database(args, check_schema=False) as database:
         config = migration_config(database.choice, database.schema)
+        config.cmd_opts = argparse.Namespace(x=list(getattr(args, "x", None) or []))
         before = _revision_text(migrate.current(config))
         run(config, args.revision)
         after = _revision_text(migrate.current(config))

@@ -48,18 +48,26 @@ def to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
-def format_token(token: ActorToken) -> str:
-    """Render one token as aligned ``field  value`` lines."""
+def format_token(token: ActorToken, *, reveal: bool = False) -> str:
+    """Render one token as aligned ``field  value`` lines.
+
+    The ticket and the ticket URL are masked unless ``reveal`` is set.
+    """
+    render_secret = (lambda value: value) if reveal else mask_secret
+    expires = "unknown" if token.expires_at_utc is None else _iso(token.expires_at_utc)
+    if token.expires_at is not None:
+        expires += f" ({token.expires_at})"
     fields = [
         ("id", token.id),
         ("object", token.object.value),
         ("status", token.status.value),
         ("user_id", token.user_id),
         ("actor", json.dumps(token.to_clerk()["actor"], ensure_ascii=False)),
-        ("token", _or_null(mask_secret(token.token))),
-        ("url", _or_null(mask_secret(token.url))),
+        ("token", _or_null(render_secret(token.token))),
+        ("url", _or_null(render_secret(token.url))),
         ("created_at", f"{_iso(token.created_at_utc)} ({token.created_at})"),
         ("updated_at", f"{_iso(token.updated_at_utc)} ({token.updated_at})"),
+        ("expires_at", expires),
     ]
     width = max(len(name) for name, _ in fields)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in fields)
