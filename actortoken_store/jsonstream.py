@@ -278,9 +278,9 @@ class _Reader:
                 self.advance(match.end() - 1)
                 return True
             # Keep the last, unfinished line: the pattern may complete in the next chunk.
+            # Without a newline nothing can match yet, so all the text read can go.
             last_newline = self.text.rfind("\n", self.pos)
-            if last_newline >= 0:
-                self.advance(last_newline)
+            self.advance(last_newline if last_newline >= 0 else len(self.text))
             if not self.fill():
                 self.advance(len(self.text))
                 return False

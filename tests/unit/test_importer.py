@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -410,3 +411,52 @@ def test_chunk_boundaries_pretty_array(chunk_chars: int) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     element_lines = [number for number, line in enumerate(lines, 1) if line == "  {"]
     assert [item.line for item in found] == element_lines
+
+
+class RepeatedText:
+    """A text source that produces ``head``, then ``body`` ``count`` times, then ``tail``."""
+
+    def __init__(self, head: str, body: str, count: int, tail: str) -> None:
+        self.pending = [head]
+        self.body = body
+        self.count = count
+        self.tail: str | None = tail
+
+    def read(self, size: int, /) -> str:
+        if self.pending:
+            return self.pending.pop()
+        if self.count > 0:
+            repeat = max(1, min(self.count, size // len(self.body)))
+            self.count -= repeat
+            return self.body * repeat
+        tail, self.tail = self.tail, None
+        return tail or ""
+
+
+def test_broken_single_line_array_memory() -> None:
+    # Nothing after the damaged element starts a new line, so the rest is skipped, and
+    # the skipped text must not pile up in memory.
+    source = RepeatedText('[{"a": 1 "b": 2},', '{"x": 1},', 500_000, '{"x": 1}]')
+    tracemalloc.start()
+    try:
+        found = list(read_json_records(source, chunk_chars=4096))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(found) == 1
+    assert found[0].error is not None
+    assert peak < 1_000_000
+
+
+def test_long_jsonl_line_memory() -> None:
+    source = RepeatedText('{"a": "', "y" * 100, 50_000, '"}\n{"id": 1}\n')
+    tracemalloc.start()
+    try:
+        found = list(read_json_records(source, chunk_chars=4096, max_record_chars=100_000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [item.error is None for item in found] == [False, True]
+    assert found[1].value == {"id": 1}
+    assert found[1].line == 2
+    assert peak < 1_000_000
