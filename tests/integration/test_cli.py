@@ -326,9 +326,12 @@ def test_no_ticket_in_any_output(run: Run, tmp_path: Path) -> None:
     for record in records[:12]:
         outputs.append(run("show", record["id"]))
         outputs.append(run("show", "--json", record["id"]))
-    for user_id in {record["user_id"] for record in records}:
-        outputs.append(run("list", "--user", user_id, "--limit", "1000"))
+    # The JSON pages of all users contain every stored token once.
+    users = sorted({record["user_id"] for record in records})
+    for user_id in users:
         outputs.append(run("list", "--user", user_id, "--limit", "1000", "--json"))
+    for user_id in users[:5]:
+        outputs.append(run("list", "--user", user_id, "--limit", "1000"))
 
     text_out = "\n".join(result.out + result.err for result in outputs)
     fragments = secret_fragments(records)
