@@ -27,6 +27,7 @@ from actortoken_store.config import (
     resolve_database,
     resolve_schema,
 )
+from actortoken_store.dberrors import translate_database_errors
 from actortoken_store.errors import ConnectionLostError, SchemaNotReadyError
 
 __all__ = ["OpenDatabase", "announce", "migration_config", "open_database", "resolve"]
@@ -94,14 +95,14 @@ def open_database(args: argparse.Namespace, *, check_schema: bool = True) -> Ite
 
 def _current_revisions(engine: Engine, choice: DatabaseChoice, schema: str) -> list[str]:
     try:
-        with engine.connect() as connection:
-            config = migrate.make_config(schema=schema, connection=connection)
-            return migrate.current(config)
+        connection = engine.connect()
     except DBAPIError as exc:
         detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
         raise ConnectionLostError(
             f"failed to connect to {display_url(choice.url)}: {detail}"
         ) from exc
+    with connection, translate_database_errors():
+        return migrate.current(migrate.make_config(schema=schema, connection=connection))
 
 
 def _ensure_schema(choice: DatabaseChoice, schema: str, current: list[str]) -> None:

@@ -429,6 +429,24 @@ def test_missing_schema_not_migrated(run: Run, spare_schema: str, clean_engine: 
         assert spare_schema not in sqlalchemy.inspect(connection).get_schema_names()
 
 
+def test_other_revision_not_migrated(
+    run: Run, url_text: str, spare_schema: str, clean_engine: Engine
+) -> None:
+    assert run("--schema", spare_schema, "db", "upgrade").code == 0
+    with clean_engine.begin() as connection:
+        connection.execute(
+            text(f'UPDATE "{spare_schema}".actortoken_store_version SET version_num = :v'),
+            {"v": "0000_other"},
+        )
+
+    result = run("--schema", spare_schema, "list", "--user", "u")
+    assert result.code == 2
+    assert result.err.splitlines()[-1].endswith(
+        f"is at revision 0000_other, but this version of actortoken-store needs revision "
+        f"{head()}; run 'actortoken-store db upgrade'"
+    )
+
+
 def test_db_upgrade_current_check_downgrade(
     url_text: str, spare_schema: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
