@@ -73,7 +73,7 @@ class ParsedRecord:
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
-    """What an import did.
+    """Counts and rejected records of one import.
 
     Attributes:
         inserted, updated, unchanged, conflict: stored records by `SaveOutcome`. All are
@@ -127,7 +127,7 @@ def import_tokens(
     """Read actor tokens from ``source`` and store them, reporting each rejected record.
 
     The input is one JSON object, a JSON array, or JSON Lines, optionally gzip-compressed,
-    in Clerk's snake_case or the SDKs' camelCase. It is read as a stream, so memory holds
+    in Clerk's snake_case or the SDKs' camelCase. It is read as a stream, so memory keeps
     one batch, not the whole input.
 
     Unlike the repository, the importer ends transactions itself:

@@ -2,8 +2,8 @@
 
 Three layouts are read: a JSON array of records, JSON Lines (one record per line), and
 records written one after another, such as a single object or objects pretty-printed by
-``jq``. Memory stays bounded: the reader holds one chunk of input plus the record being
-decoded, never the whole input.
+``jq``. Memory stays bounded: the reader keeps one chunk of input plus the record being
+decoded in memory, never the whole input.
 
 A record that cannot be decoded (a syntax error, invalid UTF-8, a truncated line) comes
 back as a `JsonRecord` with ``error`` set, and reading goes on with the next record:
@@ -184,7 +184,7 @@ class _Reader:
     ``pos`` indexes into ``text`` and ``line`` is the 1-based line of ``pos``. Consumed
     text is dropped when the next chunk is read, so memory is bounded by one chunk plus
     one record. The start of the current line is kept when it is near, so that error
-    columns can be computed; ``dropped_columns`` counts the characters of the line at
+    columns can be computed. ``dropped_columns`` counts the characters of the line at
     ``text[0]`` that were dropped before it.
     """
 
@@ -247,7 +247,7 @@ class _Reader:
                 return ""
 
     def rest_of_line_is_opening(self) -> bool:
-        """Whether the line holds nothing after the ``{`` or ``[`` at ``pos``."""
+        """Return whether the line has nothing after the ``{`` or ``[`` at ``pos``."""
         if self.text[self.pos] not in "{[":
             return False
         offset = 1

@@ -3,7 +3,7 @@
 Gzip-compressed input is recognized by its magic bytes, so ``.gz`` files and compressed
 standard input both work. Text is decoded as UTF-8 with an optional byte order mark.
 Undecodable bytes are kept as the surrogate characters of Python's ``surrogateescape``
-handler, so the JSON reader can reject the one record that holds them instead of the
+handler, so the JSON reader can reject the one record that contains them instead of the
 whole input.
 """
 

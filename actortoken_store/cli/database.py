@@ -3,7 +3,7 @@
 Every command names the database it uses on stderr, with the password hidden. The embedded
 default server belongs to the store, so its schema is upgraded to the newest revision
 automatically. Any other database is never migrated implicitly: a missing or outdated
-schema raises `SchemaNotReadyError`, which tells the user to run ``db upgrade``.
+schema raises `SchemaNotReadyError`, whose message names ``db upgrade`` as the fix.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ part of them."""
 def mask_secret(value: str | None) -> str | None:
     """Mask a ticket or ticket URL, such as ``eyJhbGciOi…(redacted, 812 chars)``.
 
-    None stays None, so output still tells a missing ticket from a stored one.
+    None stays None, so the output still shows whether a ticket is stored.
     """
     if value is None:
         return None
