@@ -23,6 +23,7 @@ from actortoken_store.model import ActorToken
 from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.results import SaveOutcome
 from actortoken_store.schema import DEFAULT_SCHEMA
+from actortoken_store.secrets import SecretsPolicy
 from actortoken_store.sources import ImportSource, open_source, source_name
 
 __all__ = [
@@ -122,6 +123,7 @@ def import_tokens(
     strict: bool = False,
     batch_size: int = DEFAULT_IMPORT_BATCH_SIZE,
     schema: str = DEFAULT_SCHEMA,
+    secrets: SecretsPolicy | None = None,
     progress: ProgressCallback | None = None,
 ) -> ImportReport:
     """Read actor tokens from ``source`` and store them, reporting each rejected record.
@@ -145,6 +147,8 @@ def import_tokens(
         strict: store nothing if any record is rejected.
         batch_size: valid records per `save_many` call and per commit.
         schema: the PostgreSQL schema holding the store's tables.
+        secrets: how tickets are stored; None builds the policy from the environment, as
+            `ActorTokenRepository` does.
         progress: called with the number of records read, after each stored batch and
             once at the end.
 
@@ -163,7 +167,7 @@ def import_tokens(
     name = source_name(source)
     tally = _Tally()
     with open_source(source) as text, _session_from(sessions) as session:
-        repository = ActorTokenRepository(session, schema=schema)
+        repository = ActorTokenRepository(session, schema=schema, secrets=secrets)
         batch: list[ActorToken] = []
         try:
             for record in _parse_records(text):

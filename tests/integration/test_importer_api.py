@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actortoken_store.errors import InvalidArgumentError
 from actortoken_store.importer import ImportReport, import_tokens
+from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.schema import ActorTokenRecord
-from tests.conftest import load_jsonl
+from actortoken_store.secrets import SecretsMode, SecretsPolicy
+from tests.conftest import TEST_SECRETS, load_jsonl
 
 
 def jsonl(records: list[dict[str, object]]) -> io.BytesIO:
@@ -79,3 +81,15 @@ def test_import_bad_batch_size(clean_engine: Engine) -> None:
     for size in (0, -1, True):
         with pytest.raises(InvalidArgumentError, match="batch_size"):
             import_tokens(sessionmaker(clean_engine), io.BytesIO(b""), batch_size=size)
+
+
+def test_import_secrets_policy(clean_engine: Engine) -> None:
+    records = [r for r in load_jsonl("actor_tokens.jsonl") if r["status"] == "pending"][:3]
+    digest_only = SecretsPolicy(SecretsMode.DIGEST)
+    report = import_tokens(sessionmaker(clean_engine), jsonl(records), secrets=digest_only)
+    assert report == ImportReport(inserted=3)
+    with Session(clean_engine) as session:
+        repository = ActorTokenRepository(session, secrets=TEST_SECRETS)
+        stored = [repository.get_one(record["id"]) for record in records]
+    assert all(record["token"] for record in records)
+    assert [token.token for token in stored] == [None, None, None]
