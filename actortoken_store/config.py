@@ -239,7 +239,9 @@ def create_engine(
     """Create a SQLAlchemy engine for the URL with the psycopg 3 driver.
 
     The URL is normalized with `to_sqlalchemy_url`. ``pool_pre_ping`` defaults to True so
-    that connections dropped by a server restart are replaced. ``connect_timeout`` (whole
+    that connections dropped by a server restart are replaced. ``hide_parameters``
+    defaults to True, so errors and SQL logs never show statement parameters, which can
+    contain tickets. ``connect_timeout`` (whole
     seconds; psycopg, like libpq, raises values below 2 to 2) applies unless the URL query
     or ``connect_args`` already sets one. Other keyword arguments go to
     `sqlalchemy.create_engine` unchanged.
@@ -280,6 +282,9 @@ def _engine_options(
 ) -> dict[str, Any]:
     options = dict(kwargs)
     options.setdefault("pool_pre_ping", True)
+    # Statement parameters carry tickets in plaintext secrets mode, so errors and logs
+    # must not echo them.
+    options.setdefault("hide_parameters", True)
     connect_args = dict(options.get("connect_args") or {})
     if "connect_timeout" not in url.query:
         connect_args.setdefault("connect_timeout", connect_timeout)
