@@ -65,8 +65,10 @@ def issue(
     """Create an actor token at Clerk, store it, and return it with its ticket.
 
     The token is stored with the ``actor`` claims sent to Clerk, because the SDK's response
-    model drops them. The returned value is the token as Clerk created it, so it carries
-    the ticket (``token``) and sign-in ``url`` to hand to the impersonator.
+    model drops them, and with its expiry, ``created_at`` plus ``expires_in_seconds``. The
+    returned value is the token as Clerk created it, so it carries the ticket (``token``)
+    and sign-in ``url`` to hand to the impersonator, whatever the repository's secrets
+    policy keeps of them.
 
     Args:
         clerk: the SDK client, with the instance's secret key.
@@ -82,7 +84,7 @@ def issue(
         InvalidActorTokenError: ``actor`` is invalid; Clerk was not called.
         ClerkRequestError: Clerk rejected or failed the request; nothing was stored.
         ActorTokenStoreError: storing failed after Clerk created the ticket. The ticket was
-            revoked at Clerk, and a note on the error tells whether that worked.
+            revoked at Clerk, and a note on the error states whether that worked.
     """
     flow = issue_flow(
         user_id,

@@ -24,6 +24,7 @@ from actortoken_store.errors import (
     TokenConflictError,
     TokenNotFoundError,
 )
+from actortoken_store.expiry import with_expiry
 from actortoken_store.model import ActorToken, TokenStatus, validate_actor
 from actortoken_store.results import SaveOutcome
 
@@ -111,7 +112,10 @@ def issue_flow(
     expires_in_seconds: int,
     session_max_duration_in_seconds: int,
 ) -> Flow[ActorToken]:
-    """Create a token at Clerk and store it with the claims sent; withdraw it on failure."""
+    """Create a token at Clerk and store it with the claims sent and its expiry.
+
+    A ticket that was created but could not be stored is withdrawn: revoked at Clerk.
+    """
     body = _create_body(user_id, actor, expires_in_seconds, session_max_duration_in_seconds)
     try:
         created = yield ClerkCreate(body)
@@ -126,7 +130,12 @@ def issue_flow(
 
     token_id: str = created.id
     try:
-        token = from_sdk_model(created, actor=body["actor"])
+        # Clerk counts the lifetime from creation, so this is the ticket's expiry to the
+        # millisecond, unlike the JWT's exp claim, which is in whole seconds.
+        token = with_expiry(
+            from_sdk_model(created, actor=body["actor"]),
+            expires_in_seconds=body["expires_in_seconds"],
+        )
         outcome = yield StoreSave(token)
         if outcome is SaveOutcome.CONFLICT:
             stored = yield StoreGet(token_id)

@@ -10,6 +10,7 @@ from clerk_backend_api import Clerk
 from actortoken_store import clerk as bridge_module
 from actortoken_store.model import ActorToken
 from actortoken_store.schema import DEFAULT_SCHEMA
+from actortoken_store.secrets import SecretsPolicy
 from tests.drivers import EventLoopThread, RepoDriver, RepoFactory
 from tests.fake_clerk import FakeClerk
 
@@ -19,7 +20,7 @@ class BridgeDriver:
     """Runs `issue` and `revoke` (or their async forms) with the kind of `repo`.
 
     Each call gets a session of its own on ``schema`` and commits when the call returns,
-    so `repo` sees the result afterwards. A failed call leaves its session to be rolled
+    so `repo` reads the result afterwards. A failed call leaves its session to be rolled
     back by the factory.
     """
 
@@ -35,10 +36,11 @@ class BridgeDriver:
         actor: Any,
         *,
         schema: str = DEFAULT_SCHEMA,
+        secrets: SecretsPolicy | None = None,
         clerk: Clerk | None = None,
         **options: Any,
     ) -> ActorToken:
-        driver = self.factory.open(self.repo.kind, schema=schema)
+        driver = self.factory.open(self.repo.kind, schema=schema, secrets=secrets)
         client = clerk or self.clerk
         if driver.kind == "sync":
             token = bridge_module.issue(client, driver.repository, user_id, actor, **options)

@@ -28,6 +28,7 @@ from actortoken_store.errors import (
 )
 from actortoken_store.model import ActorToken, TokenStatus
 from actortoken_store.results import SaveOutcome
+from actortoken_store.secrets import SecretsPolicy
 from tests.drivers import RepoDriver
 from tests.fake_clerk import FakeClerk
 from tests.integration.clerk.bridge_driver import BridgeDriver
@@ -84,7 +85,25 @@ def test_issue_stores_token(
     assert token.token == at_clerk["token"]
     assert token.url == at_clerk["url"]
     assert token.created_at == at_clerk["created_at"]
-    assert any_repo.get(token.id) == token
+    assert token.expires_at == token.created_at + 600_000
+    stored = any_repo.get(token.id)
+    assert stored == token
+    assert stored is not None
+    assert stored.expires_at == token.expires_at
+
+
+def test_issue_digest_mode(
+    bridge: BridgeDriver, any_repo: RepoDriver, fake_clerk: FakeClerk
+) -> None:
+    token = bridge.issue(USER, ACTOR, secrets=SecretsPolicy("digest"))
+
+    # The caller still gets the ticket to hand out, although the store keeps its digest only.
+    ticket = fake_clerk.tokens[token.id]["token"]
+    assert token.token == ticket
+    stored = any_repo.get(token.id)
+    assert stored is not None
+    assert stored.token is None
+    assert any_repo.get_by_ticket(ticket) == stored
 
 
 def test_issue_sends_request(bridge: BridgeDriver, fake_clerk: FakeClerk) -> None:
@@ -306,6 +325,7 @@ def test_revoke_records(bridge: BridgeDriver, any_repo: RepoDriver, fake_clerk: 
     revoked = bridge.revoke(issued.id)
 
     at_clerk = fake_clerk.tokens[issued.id]
+    assert revoked.expires_at == issued.expires_at
     assert revoked.status is TokenStatus.REVOKED
     assert revoked.updated_at == at_clerk["updated_at"]
     assert revoked.token is None
