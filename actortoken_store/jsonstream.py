@@ -319,7 +319,8 @@ class _Reader:
                     "invalid actor token: <record>: not valid JSON for a token: "
                     f"an object has the key {shown} twice"
                 )
-            if _ESCAPED_BYTES.search(self.text, self.pos, end):
+            # isascii() reads a flag of the string, so ASCII input skips the scan.
+            if not self.text.isascii() and _ESCAPED_BYTES.search(self.text, self.pos, end):
                 return "invalid actor token: <record>: not valid UTF-8"
             return value, end
 

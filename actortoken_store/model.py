@@ -374,6 +374,9 @@ def _check_string(path: str, value: str) -> None:
         raise InvalidActorTokenError(
             path, "contains a NUL character, which PostgreSQL cannot store"
         )
+    # isascii() reads a flag of the string, and ASCII text holds no surrogates.
+    if value.isascii():
+        return
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -383,7 +386,7 @@ def _check_string(path: str, value: str) -> None:
 
 
 def _check_size(path: str, value: str, limit: int) -> None:
-    size = len(value.encode("utf-8"))
+    size = len(value) if value.isascii() else len(value.encode("utf-8"))
     if size > limit:
         raise InvalidActorTokenError(path, f"is {size} bytes long; the maximum is {limit}")
 

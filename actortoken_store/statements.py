@@ -24,8 +24,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Final, cast
 
+import orjson
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     Executable,
     Integer,
@@ -41,7 +41,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -109,7 +109,7 @@ def upsert_tokens(rows: Sequence[dict[str, Any]]) -> Call:
     """Build the INSERT ... ON CONFLICT that stores ``rows``, which must have distinct ids.
 
     All rows must have the same keys, the names of the columns to write. They travel as
-    one JSON array in a single parameter, which ``json_populate_recordset`` expands on the
+    one JSON array in a single parameter, which ``jsonb_populate_recordset`` expands on the
     server with the table's own row type. So the SQL has one fixed shape per set of
     columns whatever the number of rows, and no bind-parameter limit applies. Each value
     is sent in its PostgreSQL text input form (see `rows_to_json`).
@@ -126,13 +126,20 @@ def upsert_tokens(rows: Sequence[dict[str, Any]]) -> Call:
 
 
 def rows_to_json(rows: Sequence[dict[str, Any]]) -> str:
-    """Encode rows as a JSON array of objects in the form ``json_populate_recordset`` reads.
+    """Encode rows as a JSON array of objects in the form ``jsonb_populate_recordset`` reads.
 
     Strings, numbers, booleans, null, and dicts and lists (for JSONB columns) are plain
     JSON. An aware datetime becomes its ISO 8601 text and bytes become PostgreSQL's
     ``\\x`` hex form, which are the text inputs of ``timestamptz`` and ``bytea``.
+
+    orjson encodes a batch about fifteen times faster than the standard library (measured
+    by the bench's save_many rows). It rejects integers beyond 64 bits, which an actor's
+    claims may hold, and then the standard library encodes the batch instead.
     """
-    return json.dumps(rows, default=_text_input, separators=(",", ":"))
+    try:
+        return orjson.dumps(rows, default=_text_input).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(rows, default=_text_input, separators=(",", ":"))
 
 
 def _text_input(value: object) -> str:
@@ -145,7 +152,7 @@ def _text_input(value: object) -> str:
 
 class _NullOfRowType(ColumnElement[Any]):
     """``NULL::<table>``: a null of a table's row type, the first argument of
-    ``json_populate_recordset``. Compiled through the compiler's identifier preparer, so
+    ``jsonb_populate_recordset``. Compiled through the compiler's identifier preparer, so
     the table name follows the statement's ``schema_translate_map``."""
 
     inherit_cache = True
@@ -162,8 +169,10 @@ def _compile_null_of_row_type(element: _NullOfRowType, compiler: SQLCompiler, **
 @lru_cache(maxsize=32)
 def _upsert_statement(columns: tuple[str, ...]) -> Executable:
     # A text parameter cast on the server: a JSON-typed parameter would be encoded twice.
-    payload = sql_cast(bindparam("rows", type_=Text), JSON)
-    source = func.json_populate_recordset(_NullOfRowType(TOKENS), payload).table_valued(
+    # jsonb costs the server less than json here: about 25 against 29 us of CPU per row
+    # on a 2-core AMD EPYC, because json_populate_recordset re-parses json text.
+    payload = sql_cast(bindparam("rows", type_=Text), JSONB)
+    source = func.jsonb_populate_recordset(_NullOfRowType(TOKENS), payload).table_valued(
         *columns, name="incoming"
     )
     statement = insert(TOKENS).from_select(

@@ -203,3 +203,18 @@ def test_async_paths_agree(database_url: sqlalchemy.URL, clean_engine: Engine) -
     )
     assert fast == slow
     assert fast == sync
+
+
+def test_save_many_big_integer_claim(session: Session, fixture_tokens: list[ActorToken]) -> None:
+    # orjson rejects integers beyond 64 bits, so such a batch goes through the json module.
+    claims = {**fixture_tokens[0].actor, "big": 2**70, "small": -(2**63)}
+    record = {**fixture_tokens[0].to_clerk(), "actor": claims}
+    token = ActorToken.from_clerk(record)
+    repo = ActorTokenRepository(session)
+
+    repo.save_many([token, fixture_tokens[1]])
+
+    stored = repo.get(token.id)
+    assert stored is not None
+    assert stored.actor["big"] == 2**70
+    assert stored == token

@@ -49,3 +49,8 @@ def test_upsert_shape_fixed_per_columns() -> None:
     assert first.statement is second.statement
     assert first.statement is not other.statement
     assert list(second.parameters) == ["rows"]
+
+
+def test_rows_to_json_big_integer() -> None:
+    decoded = json.loads(rows_to_json([{"id": "act_1", "actor": {"sub": "u", "n": 2**80}}]))
+    assert decoded[0]["actor"]["n"] == 2**80
