@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final
 
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from actortoken_store.results import SaveOutcome
 from actortoken_store.schema import DEFAULT_SCHEMA
 from actortoken_store.secrets import SecretsPolicy
 from actortoken_store.sources import ImportSource, open_source, source_name
+from actortoken_store.writer import BackgroundWriter, background_writer
 
 __all__ = [
     "DEFAULT_IMPORT_BATCH_SIZE",
@@ -129,8 +131,12 @@ def import_tokens(
     """Read actor tokens from ``source`` and store them, reporting each rejected record.
 
     The input is one JSON object, a JSON array, or JSON Lines, optionally gzip-compressed,
-    in Clerk's snake_case or the SDKs' camelCase. It is read as a stream, so memory keeps
-    one batch, not the whole input.
+    with (
+        open_source(source) as text,
+        _session_from(sessions) as session,
+        background_writer("actortoken-store import") as writer,
+    ):
+        repository = ActorTokenRepository(session, schema=schema, secrets=secrets)
 
     Unlike the repository, the importer ends transactions itself:
 
@@ -149,8 +155,9 @@ def import_tokens(
         schema: the PostgreSQL schema holding the store's tables.
         secrets: how tickets are stored; None builds the policy from the environment, as
             `ActorTokenRepository` does.
-        progress: called with the number of records read, after each stored batch and
-            once at the end.
+        progress: called with the number of records read up to the end of a batch, once
+            that batch is stored (and committed unless strict), and once at the end. Calls
+            for batches come from the importer's worker thread.
 
     Raises:
         InvalidArgumentError: ``batch_size`` is below 1, or the session has an open
@@ -166,7 +173,11 @@ def import_tokens(
 
     name = source_name(source)
     tally = _Tally()
-    with open_source(source) as text, _session_from(sessions) as session:
+    with (
+        open_source(source) as text,
+        _session_from(sessions) as session,
+        background_writer("actortoken-store import") as writer,
+    ):
         repository = ActorTokenRepository(session, schema=schema, secrets=secrets)
         batch: list[ActorToken] = []
         try:
@@ -179,6 +190,7 @@ def import_tokens(
                         logger.info(
                             "Rolling back the strict import of %s: a record was rejected", name
                         )
+                        writer.wait()
                         _rollback(session)
                         batch.clear()
                     continue
@@ -186,12 +198,15 @@ def import_tokens(
                     continue
                 batch.append(token)
                 if len(batch) >= batch_size:
-                    _store(repository, batch, tally, commit=not strict)
-                    if progress is not None:
-                        progress(tally.records)
+                    # The worker stores this batch while the loop parses the next one.
+                    job = partial(_store, repository, batch, tally, commit=not strict)
+                    writer.submit(_then_report(job, progress, tally.records))
+                    batch = []
             if not (strict and tally.rejected):
-                _store(repository, batch, tally, commit=True)
+                writer.submit(partial(_store, repository, batch, tally, commit=True))
+            writer.wait()
         except BaseException:
+            _stop_quietly(writer)
             _rollback_after_error(session)
             raise
 
@@ -278,9 +293,28 @@ def _store(
             repository.session.commit()
 
 
+def _then_report(
+    job: Callable[[], None], progress: ProgressCallback | None, records: int
+) -> Callable[[], None]:
+    def run() -> None:
+        job()
+        if progress is not None:
+            progress(records)
+
+    return run
+
+
 def _rollback(session: Session) -> None:
     with translate_database_errors():
         session.rollback()
+
+
+def _stop_quietly(writer: BackgroundWriter) -> None:
+    # The error being handled is the one to report, not a later one of the worker.
+    try:
+        writer.wait()
+    except BaseException:
+        logger.debug("A store job failed after the import had already failed", exc_info=True)
 
 
 def _rollback_after_error(session: Session) -> None:

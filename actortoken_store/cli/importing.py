@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="records stored and committed together; default: %(default)s",
     )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="show no progress line and no timing; the summary is still printed",
+    )
     parser.set_defaults(handler=_import)
 
 
@@ -47,10 +53,15 @@ def _positive_int(text: str) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    import sys
+    import time
+    from contextlib import ExitStack
+
     from sqlalchemy.orm import sessionmaker
 
-    from actortoken_store.cli.database import open_database
+    from actortoken_store.cli.database import announce, open_database
     from actortoken_store.cli.main import EXIT_OK, EXIT_REJECTED
+    from actortoken_store.cli.progress import ProgressDisplay, stream_position, stream_size
     from actortoken_store.importer import import_tokens
     from actortoken_store.sources import STDIN, open_source, source_name
 
@@ -61,15 +72,36 @@ def _import(args: argparse.Namespace) -> int:
             pass
     name = source_name(args.path)
 
-    with open_database(args) as database:
-        report = import_tokens(
-            sessionmaker(database.engine),
-            args.path,
-            strict=args.strict,
-            batch_size=args.batch_size,
-            schema=database.schema,
+    with ExitStack() as stack:
+        database = stack.enter_context(open_database(args))
+        binary = (
+            sys.stdin.buffer if args.path == STDIN else stack.enter_context(open(args.path, "rb"))
         )
+        display = None
+        # The progress line goes to stderr, and only to a terminal: a log file or a pipe
+        # would collect every redraw.
+        if not args.quiet and sys.stderr.isatty():
+            display = ProgressDisplay(
+                sys.stderr, stream_size(binary), lambda: stream_position(binary)
+            )
+        started = time.monotonic()
+        try:
+            report = import_tokens(
+                sessionmaker(database.engine),
+                binary,
+                strict=args.strict,
+                batch_size=args.batch_size,
+                schema=database.schema,
+                progress=None if display is None else display.update,
+            )
+        finally:
+            if display is not None:
+                display.finish()
+        elapsed = time.monotonic() - started
 
+    if not args.quiet:
+        rate = report.records / elapsed if elapsed > 0 else 0.0
+        announce(f"read {report.records:,} records in {elapsed:.1f} s ({rate:,.0f} records/s)")
     print(f"inserted: {report.inserted}")
     print(f"updated: {report.updated}")
     print(f"unchanged: {report.unchanged}")
