@@ -99,8 +99,14 @@ def save_many(
 
     Snapshots are grouped into rounds in which every id appears once (PostgreSQL's ON
     CONFLICT cannot touch a row twice in one statement); a later snapshot of the same id
-    goes to a later round, so the rule sees them in input order. Each round is sent in
-    batches of ``batch_size`` rows, one statement each.
+    goes to a later round, so the rule sees them in input order. Each round is sorted by
+    id and sent in batches of ``batch_size`` rows, one statement each, and the report
+    lists outcomes in input order.
+
+    The sort fixes the order in which the upserts lock rows. Two transactions that save
+    overlapping ids in different input orders then wait for each other instead of
+    deadlocking. A later round only touches ids of the first round, whose rows the
+    transaction already holds.
 
     Raises:
         InvalidArgumentError: ``batch_size`` is not a positive integer, or an item is not an
@@ -121,7 +127,8 @@ def save_many(
         return SaveReport(())
     outcomes: list[SaveOutcome | None] = [None] * len(ordered)
 
-    for round_positions in _rounds(ordered):
+    for positions_in_round in _rounds(ordered):
+        round_positions = sorted(positions_in_round, key=lambda position: ordered[position].id)
         for start in range(0, len(round_positions), batch_size):
             positions = round_positions[start : start + batch_size]
             batch = [ordered[position] for position in positions]

@@ -1,0 +1,85 @@
+"""Tests for the order in which save_many sends rows to PostgreSQL.
+
+The operation is driven by hand with fake results, so these tests need no database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.dml import Insert
+
+from actortoken_store import operations
+from actortoken_store.model import ActorToken
+from actortoken_store.results import SaveOutcome
+
+CREATED = 1_700_000_000_000
+
+
+def _token(token_id: str, updated_offset: int = 0) -> ActorToken:
+    return ActorToken(
+        id=token_id,
+        status="pending",
+        user_id="user_1",
+        actor={"sub": "user_admin"},
+        created_at=CREATED,
+        updated_at=CREATED + updated_offset,
+    )
+
+
+def _statement_ids(statement: Any) -> list[str]:
+    """Return the ids in the VALUES list of an upsert, in the order PostgreSQL reads them."""
+    assert isinstance(statement, Insert)
+    params = statement.compile(dialect=postgresql.dialect()).params
+    count = sum(1 for key in params if key.startswith("id_m"))
+    return [params[f"id_m{index}"] for index in range(count)]
+
+
+def _drive(tokens: Sequence[ActorToken], batch_size: int) -> tuple[list[list[str]], Any]:
+    """Run save_many, answering each upsert with "every row inserted"."""
+    operation = operations.save_many(tokens, batch_size=batch_size)
+    sent: list[list[str]] = []
+    statement = next(operation)
+    try:
+        while True:
+            ids = _statement_ids(statement)
+            sent.append(ids)
+            rows = [SimpleNamespace(id=token_id, inserted=True) for token_id in ids]
+            statement = operation.send(rows)  # type: ignore[arg-type]
+    except StopIteration as stop:
+        return sent, stop.value
+
+
+def test_save_many_sorts_each_batch_by_id() -> None:
+    tokens = [_token(token_id) for token_id in ["act_c", "act_a", "act_d", "act_b"]]
+
+    sent, report = _drive(tokens, batch_size=10)
+
+    assert sent == [["act_a", "act_b", "act_c", "act_d"]]
+    assert [result.token_id for result in report.results] == ["act_c", "act_a", "act_d", "act_b"]
+    assert report.count(SaveOutcome.INSERTED) == 4
+
+
+def test_save_many_sorts_across_batches() -> None:
+    tokens = [_token(f"act_{index}") for index in [5, 3, 1, 4, 2, 0]]
+
+    sent, report = _drive(tokens, batch_size=4)
+
+    # The whole round is sorted before it is cut into batches, so every transaction
+    # locks the same ids in the same global order.
+    assert sent == [["act_0", "act_1", "act_2", "act_3"], ["act_4", "act_5"]]
+    assert [result.token_id for result in report.results] == [
+        f"act_{index}" for index in [5, 3, 1, 4, 2, 0]
+    ]
+
+
+def test_save_many_repeated_id_goes_to_later_round() -> None:
+    tokens = [_token("act_b", 1), _token("act_a"), _token("act_b", 2)]
+
+    sent, report = _drive(tokens, batch_size=10)
+
+    assert sent == [["act_a", "act_b"], ["act_b"]]
+    assert [result.token_id for result in report.results] == ["act_b", "act_a", "act_b"]
