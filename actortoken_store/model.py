@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final
 
@@ -498,7 +499,7 @@ def _copy_claim(path: str, value: object, depth: int) -> Any:
             raise InvalidActorTokenError(
                 path, f"{value} is not a finite number; PostgreSQL JSONB has no NaN or infinity"
             )
-        return value
+        return _as_jsonb_number(value)
     if isinstance(value, Mapping):
         return _copy_claims(path, value, depth + 1)
     if isinstance(value, list | tuple):
@@ -510,6 +511,23 @@ def _copy_claim(path: str, value: object, depth: int) -> Any:
     raise InvalidActorTokenError(
         path, f"has a value of type {_describe_type(value)}, which JSON cannot hold"
     )
+
+
+def _as_jsonb_number(value: float) -> float | int:
+    """Return the number that PostgreSQL JSONB gives back for the finite float ``value``.
+
+    JSONB stores numbers as ``numeric``, which has no negative zero, and prints a number
+    written with a positive exponent (Python writes ``1e+16`` for ``1e16``) without one, so
+    it reads back as an integer. Normalizing here keeps a stored token equal to the value
+    that was saved: ``-0.0`` becomes ``0.0`` and ``1e308`` becomes ``10**308``, the exact
+    integer of its shortest decimal form.
+    """
+    if value == 0:
+        return 0.0
+    text = repr(value)
+    if "e+" in text:
+        return int(Decimal(text))
+    return value
 
 
 def _copy_json(value: Any) -> Any:
