@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -53,6 +54,23 @@ def _find_fixtures() -> Path:
 
 FIXTURES = _find_fixtures()
 """Clerk-shaped sample data shared with this repository (read-only)."""
+
+
+# "ci" keeps property tests bounded, so the suite stays within its time budget. Select
+# another profile with HYPOTHESIS_PROFILE, such as "soak" for a long local run.
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "soak",
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
