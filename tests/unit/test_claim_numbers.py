@@ -7,7 +7,7 @@ import math
 import pytest
 
 from actortoken_store.errors import InvalidActorTokenError
-from actortoken_store.model import ActorToken
+from actortoken_store.model import ActorToken, TokenStatus
 
 CREATED = 1_700_000_000_000
 
@@ -15,7 +15,7 @@ CREATED = 1_700_000_000_000
 def _actor_value(value: object) -> object:
     token = ActorToken(
         id="act_1",
-        status="pending",
+        status=TokenStatus.PENDING,
         user_id="user_1",
         actor={"sub": "user_admin", "n": value},
         created_at=CREATED,

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.dml import Insert
 
 from actortoken_store import operations
-from actortoken_store.model import ActorToken
+from actortoken_store.model import ActorToken, TokenStatus
 from actortoken_store.results import SaveOutcome
 
 CREATED = 1_700_000_000_000
@@ -22,7 +22,7 @@ CREATED = 1_700_000_000_000
 def _token(token_id: str, updated_offset: int = 0) -> ActorToken:
     return ActorToken(
         id=token_id,
-        status="pending",
+        status=TokenStatus.PENDING,
         user_id="user_1",
         actor={"sub": "user_admin"},
         created_at=CREATED,
