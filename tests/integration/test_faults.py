@@ -1,0 +1,247 @@
+"""Lost connections, restarted servers and timeouts.
+
+The restart tests start their own embedded PostgreSQL server in a temporary folder and
+restart that one, never the server the rest of the suite uses.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from actortoken_store import migrate
+from actortoken_store.config import create_engine
+from actortoken_store.embedded import start_embedded, stop_embedded
+from actortoken_store.errors import ConnectionLostError, DatabaseError
+from actortoken_store.model import ActorToken, TokenStatus
+from actortoken_store.repository import ActorTokenRepository
+from actortoken_store.results import SaveOutcome
+from actortoken_store.statements import TOKENS
+
+CREATED = 1_760_000_000_000
+WAIT_S = 20.0
+"""Longest wait for another session to reach an expected state."""
+
+
+def _tokens(count: int, prefix: str = "act_fault") -> list[ActorToken]:
+    return [
+        ActorToken(
+            id=f"{prefix}_{index:05d}",
+            status=TokenStatus.PENDING,
+            user_id=f"user_{index % 7}",
+            actor={"sub": "user_admin", "index": index},
+            created_at=CREATED + index,
+            updated_at=CREATED + index,
+        )
+        for index in range(count)
+    ]
+
+
+def _count(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(TOKENS)).scalar_one()
+
+
+def _wait_for_lock_wait(engine: Engine, pid: int) -> None:
+    """Wait until backend ``pid`` is blocked on a lock, or fail."""
+    deadline = time.monotonic() + WAIT_S
+    query = text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid")
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if connection.execute(query, {"pid": pid}).scalar_one_or_none() == "Lock":
+                return
+        time.sleep(0.02)
+    pytest.fail(f"backend {pid} never waited for a lock")
+
+
+def _terminate(engine: Engine, pid: int) -> None:
+    with engine.connect() as connection:
+        assert connection.execute(
+            text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}
+        ).scalar_one()
+
+
+def test_save_many_killed_midway_retry(clean_engine: Engine) -> None:
+    tokens = _tokens(1000)
+    blocker = tokens[650]
+    outcome: dict[str, object] = {}
+    started = threading.Event()
+
+    def save_all() -> None:
+        try:
+            with Session(clean_engine) as session:
+                outcome["pid"] = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                started.set()
+                ActorTokenRepository(session).save_many(tokens, batch_size=100)
+                session.commit()
+        except BaseException as error:
+            outcome["error"] = error
+        finally:
+            started.set()
+
+    # An uncommitted insert of one id makes the save_many wait in its seventh batch, after
+    # six batches ran in the same transaction; the test then kills that connection.
+    with Session(clean_engine) as holder:
+        ActorTokenRepository(holder).save(blocker)
+        worker = threading.Thread(target=save_all)
+        worker.start()
+        assert started.wait(WAIT_S)
+        pid = outcome["pid"]
+        assert isinstance(pid, int)
+        _wait_for_lock_wait(clean_engine, pid)
+        _terminate(clean_engine, pid)
+        worker.join(WAIT_S)
+        holder.rollback()
+
+    error = outcome.get("error")
+    assert isinstance(error, ConnectionLostError), repr(error)
+    assert isinstance(error, DatabaseError)
+    assert error.retryable
+    assert "retried" in str(error)
+    assert _count(clean_engine) == 0
+
+    with Session(clean_engine) as session:
+        report = ActorTokenRepository(session).save_many(tokens, batch_size=100)
+        session.commit()
+    assert report.count(SaveOutcome.INSERTED) == len(tokens)
+    assert _count(clean_engine) == len(tokens)
+    with Session(clean_engine) as session:
+        repo = ActorTokenRepository(session)
+        assert repo.get_one(blocker.id) == blocker
+        assert repo.get_one(tokens[-1].id) == tokens[-1]
+
+
+def test_transition_lock_timeout_typed(clean_engine: Engine, database_url: sqlalchemy.URL) -> None:
+    token = _tokens(1)[0]
+    with Session(clean_engine) as session:
+        ActorTokenRepository(session).save(token)
+        session.commit()
+    impatient = create_engine(
+        database_url, poolclass=NullPool, connect_args={"options": "-c lock_timeout=300"}
+    )
+    try:
+        with Session(clean_engine) as holder:
+            ActorTokenRepository(holder).revoke(token.id)
+            started = time.monotonic()
+            with Session(impatient) as session, pytest.raises(DatabaseError) as caught:
+                ActorTokenRepository(session).accept(token.id)
+            elapsed = time.monotonic() - started
+            holder.rollback()
+    finally:
+        impatient.dispose()
+
+    assert caught.value.sqlstate == "55P03"
+    assert elapsed < 5
+
+
+def test_unanswered_connect_times_out() -> None:
+    # A listener that accepts TCP connections and never speaks: without connect_timeout,
+    # the client would wait for the server's first message forever.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        engine = create_engine(
+            f"postgresql://postgres@127.0.0.1:{port}/silent",
+            connect_timeout=2,
+            poolclass=NullPool,
+        )
+        started = time.monotonic()
+        try:
+            with Session(engine) as session, pytest.raises(ConnectionLostError) as caught:
+                ActorTokenRepository(session).get("act_1")
+        finally:
+            engine.dispose()
+        elapsed = time.monotonic() - started
+
+    assert caught.value.retryable
+    assert 1.5 < elapsed < 10
+
+
+# --- restarts of a private embedded server ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def private_server() -> Iterator[tuple[Path, sqlalchemy.URL]]:
+    """An embedded PostgreSQL server of this module alone, with the store migrated."""
+    # A short folder name keeps the Unix socket path under its 107-byte limit.
+    folder = Path(tempfile.mkdtemp(prefix="ats-restart-"))
+    data_dir = folder / "pg"
+    try:
+        url = start_embedded(data_dir, database="restarts")
+        migrate.upgrade(migrate.make_config(url.render_as_string(hide_password=False)))
+        yield data_dir, url
+    finally:
+        stop_embedded(data_dir)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _restart(data_dir: Path) -> None:
+    stop_embedded(data_dir)
+    start_embedded(data_dir, database="restarts")
+
+
+def test_restart_pre_ping_reconnects(private_server: tuple[Path, sqlalchemy.URL]) -> None:
+    data_dir, url = private_server
+    token = _tokens(1, prefix="act_ping")[0]
+    engine = create_engine(url)
+    try:
+        with Session(engine) as session:
+            ActorTokenRepository(session).save(token)
+            session.commit()
+
+        _restart(data_dir)
+
+        with Session(engine) as session:
+            assert ActorTokenRepository(session).get(token.id) == token
+    finally:
+        engine.dispose()
+
+
+def test_restart_without_ping_fails_once(private_server: tuple[Path, sqlalchemy.URL]) -> None:
+    data_dir, url = private_server
+    engine = create_engine(url, pool_pre_ping=False)
+    try:
+        with Session(engine) as session:
+            ActorTokenRepository(session).get("act_none")
+
+        _restart(data_dir)
+
+        with Session(engine) as session, pytest.raises(ConnectionLostError) as caught:
+            ActorTokenRepository(session).get("act_none")
+        assert caught.value.retryable
+        # The pool dropped the dead connection, so the retry gets a new one.
+        with Session(engine) as session:
+            assert ActorTokenRepository(session).get("act_none") is None
+    finally:
+        engine.dispose()
+
+
+def test_server_down_fails_fast(private_server: tuple[Path, sqlalchemy.URL]) -> None:
+    data_dir, url = private_server
+    engine = create_engine(url, connect_timeout=3)
+    try:
+        try:
+            stop_embedded(data_dir)
+            started = time.monotonic()
+            with Session(engine) as session, pytest.raises(ConnectionLostError):
+                ActorTokenRepository(session).get("act_none")
+            assert time.monotonic() - started < 10
+        finally:
+            start_embedded(data_dir, database="restarts")
+
+        with Session(engine) as session:
+            assert ActorTokenRepository(session).get("act_none") is None
+    finally:
+        engine.dispose()
