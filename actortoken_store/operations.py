@@ -278,12 +278,21 @@ def transition(
 
 
 def _check_text_argument(name: str, value: object) -> None:
-    # psycopg cannot send a NUL character, and a non-string would fail in the database
-    # with a less helpful type error.
+    # psycopg cannot send a NUL character or a lone surrogate (the second would escape
+    # as a raw UnicodeEncodeError), and a non-string would fail in the database with a
+    # less helpful type error. Any other text is a bound parameter, so quotes, LIKE
+    # wildcards and JSON-path syntax are plain characters.
     if not isinstance(value, str):
         raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}")
     if "\x00" in value:
         raise InvalidArgumentError(f"{name} must not contain a NUL character, got {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgumentError(
+            f"{name} must not contain a lone surrogate, which is not valid UTF-8, "
+            f"got {value!r}"
+        ) from None
 
 
 def _parse_status(status: TokenStatus | str | None) -> TokenStatus | None:
