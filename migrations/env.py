@@ -5,7 +5,8 @@ it can share a database with an application that has an ``alembic_version`` of i
 
 Settings, first match wins:
 - connection: ``config.attributes["connection"]``, a SQLAlchemy Connection to reuse (tests
-  and host applications pass one to run inside their own transaction);
+  and host applications pass one to run inside their own transaction), or an Engine to
+  open a connection from;
 - URL: ``config.attributes["url"]``, ``-x url=...``, ``sqlalchemy.url`` in the ini file,
   ``ACTORTOKEN_STORE_DATABASE_URL``, else the embedded PostgreSQL server;
 - schema: ``config.attributes["schema"]``, ``-x schema=...``, ``ACTORTOKEN_STORE_SCHEMA``,
@@ -15,7 +16,7 @@ Settings, first match wins:
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection, pool
+from sqlalchemy import Connection, Engine, pool
 from sqlalchemy.schema import CreateSchema
 
 from actortoken_store.migrate import VERSION_TABLE, migration_schema, migration_url
@@ -68,6 +69,12 @@ def _run_on(connection: Connection) -> None:
 def run_migrations_online() -> None:
     """Run the migrations on the given connection or on a new one."""
     connection = config.attributes.get("connection")
+    if isinstance(connection, Engine):
+        # pytest-alembic passes its engine here rather than a connection.
+        with connection.connect() as engine_connection:
+            _run_on(engine_connection)
+            engine_connection.commit()
+        return
     if connection is not None:
         _run_on(connection)
         return
