@@ -290,8 +290,7 @@ def _check_text_argument(name: str, value: object) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidArgumentError(
-            f"{name} must not contain a lone surrogate, which is not valid UTF-8, "
-            f"got {value!r}"
+            f"{name} must not contain a lone surrogate, which is not valid UTF-8, got {value!r}"
         ) from None
 
 

@@ -30,7 +30,6 @@ from actortoken_store.model import (
     ActorToken,
     TokenStatus,
 )
-from actortoken_store.operations import check_lookup_text
 from actortoken_store.repository import ActorTokenRepository
 
 _ids = itertools.count()
@@ -110,7 +109,7 @@ def _same_json(left: Any, right: Any) -> bool:
 
 
 @pytest.fixture
-def repo_factory(clean_engine: Engine) -> Any:
+def open_repo(clean_engine: Engine) -> Any:
     """Return a context manager that yields a repository on a new session per example.
 
     The session rolls back and returns its connection when the example ends, so hundreds
@@ -118,12 +117,12 @@ def repo_factory(clean_engine: Engine) -> Any:
     """
 
     @contextlib.contextmanager
-    def open_repo() -> Iterator[ActorTokenRepository]:
+    def open_session_repo() -> Iterator[ActorTokenRepository]:
         with Session(clean_engine) as session:
             yield ActorTokenRepository(session)
             session.rollback()
 
-    return open_repo
+    return open_session_repo
 
 
 def _build(**fields: Any) -> ActorToken:
@@ -153,19 +152,19 @@ def _store_and_read(repo: ActorTokenRepository, token: ActorToken) -> ActorToken
 @example(actor={"a\x00": 1})
 @example(actor={"\ud83d": "lone surrogate key"})
 @example(actor={"": {"": []}})
-def test_actor_claims_round_trip(repo_factory: Any, actor: dict[str, Any]) -> None:
+def test_actor_claims_round_trip(open_repo: Any, actor: dict[str, Any]) -> None:
     full = {"sub": "user_admin", **actor}
     token_id = f"act_prop_{next(_ids)}"
     try:
         token = _build(id=token_id, actor=full)
     except InvalidActorTokenError as error:
         event(f"rejected: {error.problem.split()[0]}")
-        with repo_factory() as repo:
+        with open_repo() as repo:
             assert repo.get(token_id) is None
         return
 
     event("stored")
-    with repo_factory() as repo:
+    with open_repo() as repo:
         stored = _store_and_read(repo, token)
     assert stored == token
     assert _same_json(dict(stored.actor), full)
@@ -226,19 +225,19 @@ tokens = st.one_of(valid_tokens, valid_tokens.flatmap(_with_one_hostile_field))
         "updated_at": 1_760_000_000_000,
     }
 )
-def test_whole_token_round_trip(repo_factory: Any, fields: dict[str, Any]) -> None:
+def test_whole_token_round_trip(open_repo: Any, fields: dict[str, Any]) -> None:
     # The id may be what is invalid, so look up a stand-in id when it cannot be stored.
     token_id = fields["id"] if isinstance(fields["id"], str) and fields["id"].strip() else "x"
     try:
         token = ActorToken(**fields)
     except InvalidActorTokenError as error:
         event(f"rejected: {error.problem.split()[0]}")
-        with repo_factory() as repo, contextlib.suppress(InvalidArgumentError):
-            assert repo.get(check_lookup_text("id", token_id)) is None
+        with open_repo() as repo, contextlib.suppress(InvalidArgumentError):
+            assert repo.get(token_id) is None
         return
 
     event("stored")
-    with repo_factory() as repo:
+    with open_repo() as repo:
         stored = _store_and_read(repo, token)
         page = repo.list_for_user(token.user_id, limit=5)
     assert stored == token
@@ -250,7 +249,7 @@ def test_whole_token_round_trip(repo_factory: Any, fields: dict[str, Any]) -> No
         st.tuples(st.sampled_from(["sub", "role", "", "x"]), json_values), min_size=1, max_size=6
     )
 )
-def test_duplicate_keys_last_wins(repo_factory: Any, pairs: list[tuple[str, Any]]) -> None:
+def test_duplicate_keys_last_wins(open_repo: Any, pairs: list[tuple[str, Any]]) -> None:
     members = [("sub", "user_admin"), *pairs]
     try:
         actor_text = "{" + ",".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in members) + "}"
@@ -266,12 +265,12 @@ def test_duplicate_keys_last_wins(repo_factory: Any, pairs: list[tuple[str, Any]
         token = ActorToken.from_clerk(record)
     except InvalidActorTokenError as error:
         event(f"rejected: {error.problem.split()[0]}")
-        with repo_factory() as repo:
+        with open_repo() as repo:
             assert repo.get(token_id) is None
         return
 
     event("stored")
-    with repo_factory() as repo:
+    with open_repo() as repo:
         stored = _store_and_read(repo, token)
     assert stored == token
     assert _same_json(dict(stored.actor), expected)

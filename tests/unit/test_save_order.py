@@ -5,14 +5,12 @@ The operation is driven by hand with fake results, so these tests need no databa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql.dml import Insert
-
 from actortoken_store import operations
+from actortoken_store.calls import Call
 from actortoken_store.model import ActorToken, TokenStatus
 from actortoken_store.results import SaveOutcome
 
@@ -30,25 +28,22 @@ def _token(token_id: str, updated_offset: int = 0) -> ActorToken:
     )
 
 
-def _statement_ids(statement: Any) -> list[str]:
-    """Return the ids in the VALUES list of an upsert, in the order PostgreSQL reads them."""
-    assert isinstance(statement, Insert)
-    params = statement.compile(dialect=postgresql.dialect()).params
-    count = sum(1 for key in params if key.startswith("id_m"))
-    return [params[f"id_m{index}"] for index in range(count)]
+def _statement_ids(step: Any) -> list[str]:
+    """Return the ids of an upsert's rows, in the order PostgreSQL reads them."""
+    assert isinstance(step, Call)
+    return [row["id"] for row in json.loads(step.parameters["rows"])]
 
 
 def _drive(tokens: Sequence[ActorToken], batch_size: int) -> tuple[list[list[str]], Any]:
     """Run save_many, answering each upsert with "every row inserted"."""
     operation = operations.save_many(tokens, batch_size=batch_size)
     sent: list[list[str]] = []
-    statement = next(operation)
+    step = next(operation)
     try:
         while True:
-            ids = _statement_ids(statement)
+            ids = _statement_ids(step)
             sent.append(ids)
-            rows = [SimpleNamespace(id=token_id, inserted=True) for token_id in ids]
-            statement = operation.send(rows)  # type: ignore[arg-type]
+            step = operation.send([{"id": token_id, "inserted": True} for token_id in ids])
     except StopIteration as stop:
         return sent, stop.value
 
