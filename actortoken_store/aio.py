@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actortoken_store import cache, driver, maintenance, operations
@@ -198,4 +199,9 @@ class AsyncActorTokenRepository:
             return driver.rows_from_result(result)
         compiled = driver.compile_call(step.statement, self.schema, connection.dialect)
         raw = await connection.get_raw_connection()
-        return await driver.run_async(raw.driver_connection, compiled, step)
+        try:
+            return await driver.run_async(raw.driver_connection, compiled, step)
+        except psycopg.Error as error:
+            if driver.is_lost(raw.driver_connection):
+                await connection.invalidate(error)
+            raise

@@ -29,6 +29,7 @@ from actortoken_store.calls import Call, Rows
 __all__ = [
     "CompiledCall",
     "compile_call",
+    "is_lost",
     "is_observed",
     "rows_from_result",
     "run",
@@ -108,6 +109,18 @@ def compile_call(statement: Executable, schema: str, dialect: Dialect) -> Compil
             result_processors = processors
 
     return CompiledCall(compiled.string, compiled, bind_processors, result_processors)
+
+
+def is_lost(connection: Any) -> bool:
+    """Return whether a psycopg connection is closed or broken after an error.
+
+    SQLAlchemy does not see errors of statements run on the driver connection directly,
+    so the repositories check this and invalidate the session's connection themselves.
+    Otherwise closing the session would try to roll back on the dead connection and
+    raise a raw driver error in place of the library's `ConnectionLostError`.
+    """
+    assert isinstance(connection, Connection | AsyncConnection)
+    return connection.closed or connection.broken
 
 
 def run(connection: Any, compiled: CompiledCall, call: Call) -> Rows:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy.orm import Session
 
 from actortoken_store import cache, driver, maintenance, operations
@@ -256,4 +257,10 @@ class ActorTokenRepository:
             )
             return driver.rows_from_result(result)
         compiled = driver.compile_call(step.statement, self.schema, connection.dialect)
-        return driver.run(connection.connection.driver_connection, compiled, step)
+        driver_connection = connection.connection.driver_connection
+        try:
+            return driver.run(driver_connection, compiled, step)
+        except psycopg.Error as error:
+            if driver.is_lost(driver_connection):
+                connection.invalidate(error)
+            raise

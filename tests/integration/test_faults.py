@@ -6,6 +6,7 @@ restart that one, never the server the rest of the suite uses.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import tempfile
@@ -13,15 +14,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from actortoken_store import migrate
-from actortoken_store.config import create_engine
+from actortoken_store.aio import AsyncActorTokenRepository
+from actortoken_store.config import create_async_engine, create_engine
 from actortoken_store.embedded import start_embedded, stop_embedded
 from actortoken_store.errors import ConnectionLostError, DatabaseError
 from actortoken_store.model import ActorToken, TokenStatus
@@ -72,19 +76,50 @@ def _terminate(engine: Engine, pid: int) -> None:
         ).scalar_one()
 
 
-def test_save_many_killed_midway_retry(clean_engine: Engine) -> None:
+def _save_on_sync_session(
+    engine: Engine, url: sqlalchemy.URL, tokens: list[ActorToken], report_pid: Any
+) -> None:
+    with Session(engine) as session:
+        report_pid(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        ActorTokenRepository(session).save_many(tokens, batch_size=100)
+        session.commit()
+
+
+def _save_on_async_session(
+    engine: Engine, url: sqlalchemy.URL, tokens: list[ActorToken], report_pid: Any
+) -> None:
+    async def main() -> None:
+        async_engine = create_async_engine(url)
+        try:
+            async with AsyncSession(async_engine) as session:
+                result = await session.execute(text("SELECT pg_backend_pid()"))
+                report_pid(result.scalar_one())
+                await AsyncActorTokenRepository(session).save_many(tokens, batch_size=100)
+                await session.commit()
+        finally:
+            await async_engine.dispose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("save", [_save_on_sync_session, _save_on_async_session])
+def test_save_many_killed_midway_retry(
+    clean_engine: Engine, database_url: sqlalchemy.URL, save: Any
+) -> None:
+    # Before the repositories invalidated a connection lost on the driver path, leaving
+    # the session block replaced ConnectionLostError with a raw driver error.
     tokens = _tokens(1000)
     blocker = tokens[650]
     outcome: dict[str, object] = {}
     started = threading.Event()
 
+    def report_pid(pid: int) -> None:
+        outcome["pid"] = pid
+        started.set()
+
     def save_all() -> None:
         try:
-            with Session(clean_engine) as session:
-                outcome["pid"] = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
-                started.set()
-                ActorTokenRepository(session).save_many(tokens, batch_size=100)
-                session.commit()
+            save(clean_engine, database_url, tokens, report_pid)
         except BaseException as error:
             outcome["error"] = error
         finally:
