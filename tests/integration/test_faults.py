@@ -35,7 +35,7 @@ from actortoken_store.statements import TOKENS
 
 CREATED = 1_760_000_000_000
 WAIT_S = 20.0
-"""Longest wait for another session to reach an expected state."""
+"""Maximum wait, in seconds, for another session to reach an expected state."""
 
 
 def _tokens(count: int, prefix: str = "act_fault") -> list[ActorToken]:
@@ -126,7 +126,7 @@ def test_save_many_killed_midway_retry(
             started.set()
 
     # An uncommitted insert of one id makes the save_many wait in its seventh batch, after
-    # six batches ran in the same transaction; the test then kills that connection.
+    # six batches ran in the same transaction. The test then kills that connection.
     with Session(clean_engine) as holder:
         ActorTokenRepository(holder).save(blocker)
         worker = threading.Thread(target=save_all)

@@ -279,8 +279,8 @@ def test_save_many_reversed_no_deadlock(worker_engine: Engine) -> None:
     assert errors == []
     stored = _stored(worker_engine)
     assert len(stored) == len(ids)
-    # The later of the two writers of the last round wins everywhere; which one committed
-    # last is up to the scheduler, so accept either, but never a mix of both.
+    # The later of the two writers of the last round wins everywhere. Which one committed
+    # last is up to the scheduler, so either is accepted, but never a mix of both.
     assert len({token.updated_at for token in stored.values()}) == 1
 
 

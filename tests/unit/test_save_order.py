@@ -35,7 +35,7 @@ def _statement_ids(step: Any) -> list[str]:
 
 
 def _drive(tokens: Sequence[ActorToken], batch_size: int) -> tuple[list[list[str]], Any]:
-    """Run save_many, answering each upsert with "every row inserted"."""
+    """Run save_many, sending back "every row inserted" for each upsert."""
     operation = operations.save_many(tokens, batch_size=batch_size)
     sent: list[list[str]] = []
     step = next(operation)
