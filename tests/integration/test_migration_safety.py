@@ -99,12 +99,16 @@ WALK_TOKENS = [
         actor={"sub": f"user_admin_{index % 3}", "reason": "support", "n": index},
         created_at=CREATED + index,
         updated_at=CREATED + index + (0 if status is TokenStatus.PENDING else 1000),
+        token=f"ticket_walk_{index}" if index < 2 else None,
+        url=f"https://example.test/sign-in?ticket=ticket_walk_{index}" if index < 2 else None,
     )
     for index, status in enumerate(
         [TokenStatus.PENDING, TokenStatus.ACCEPTED, TokenStatus.REVOKED, TokenStatus.PENDING]
     )
 ]
-"""Tokens without tickets, so no revision has a secret to convert or refuse."""
+"""Tokens of every status, two of them with tickets. The tests run with keys configured
+(see tests/conftest.py), so a revision that encrypts tickets must encrypt these and its
+downgrade must restore them."""
 
 
 def _core_rows(engine: Engine, schema: str) -> list[tuple[Any, ...]]:
@@ -169,8 +173,18 @@ def test_revision_walk_keeps_data(admin_url: sqlalchemy.URL, schema: str) -> Non
             for revision in reversed(revisions[:-1]):
                 step("downgrade", revision)
                 assert _core_rows(engine, schema) == _expected_rows(), f"after down to {revision}"
+            assert _first_revision_tickets(engine, schema) == {
+                token.id: (token.token, token.url) for token in WALK_TOKENS
+            }
         finally:
             engine.dispose()
+
+
+def _first_revision_tickets(engine: Engine, schema: str) -> dict[str, tuple[Any, Any]]:
+    """Read the ticket columns of the first revision, where tickets are plain text."""
+    with engine.connect() as connection:
+        rows = connection.execute(text(f'SELECT id, token, url FROM "{schema}".actor_tokens'))
+        return {row.id: (row.token, row.url) for row in rows}
 
 
 def _insert_first_revision_rows(connection: sqlalchemy.Connection, schema: str) -> None:
@@ -179,15 +193,18 @@ def _insert_first_revision_rows(connection: sqlalchemy.Connection, schema: str) 
     for token in WALK_TOKENS:
         connection.execute(
             text(
-                f"INSERT INTO {table} (id, status, user_id, actor, created_at, updated_at) "
+                f"INSERT INTO {table} "
+                "(id, status, user_id, actor, token, url, created_at, updated_at) "
                 f'VALUES (:id, CAST(:status AS "{schema}".actor_token_status), :user_id, '
-                "CAST(:actor AS jsonb), :created_at, :updated_at)"
+                "CAST(:actor AS jsonb), :token, :url, :created_at, :updated_at)"
             ),
             {
                 "id": token.id,
                 "status": token.status.value,
                 "user_id": token.user_id,
                 "actor": json.dumps(token.actor),
+                "token": token.token,
+                "url": token.url,
                 "created_at": token.created_at_utc,
                 "updated_at": token.updated_at_utc,
             },

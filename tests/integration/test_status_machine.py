@@ -42,8 +42,12 @@ def _expected_outcome(stored: ActorToken | None, incoming: ActorToken) -> SaveOu
     )
     if same_origin and status_allowed and newer:
         return SaveOutcome.UPDATED
-    if not same_origin or (stored.status.is_terminal and incoming.status is not stored.status):
+    if not same_origin:
         return SaveOutcome.CONFLICT
+    if stored.status.is_terminal and incoming.status is not stored.status:
+        # A pending snapshot no newer than the final one replays history: unchanged.
+        replay = incoming.status is pending and incoming.updated_at <= stored.updated_at
+        return SaveOutcome.UNCHANGED if replay else SaveOutcome.CONFLICT
     return SaveOutcome.UNCHANGED
 
 

@@ -13,7 +13,6 @@ import itertools
 import json
 import math
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -31,6 +30,7 @@ from actortoken_store.model import (
     TokenStatus,
 )
 from actortoken_store.repository import ActorTokenRepository
+from tests.json_equality import same_json
 
 _ids = itertools.count()
 
@@ -95,19 +95,6 @@ claims = st.one_of(
 )
 
 
-def _same_json(left: Any, right: Any) -> bool:
-    """Compare JSON values as JSON does: numbers by decimal value, objects by key set."""
-    if isinstance(left, bool) or isinstance(right, bool):
-        return left is right
-    if isinstance(left, int | float) and isinstance(right, int | float):
-        return Decimal(repr(left)) == Decimal(repr(right))
-    if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(_same_json(left[k], right[k]) for k in left)
-    if isinstance(left, list | tuple) and isinstance(right, list | tuple):
-        return len(left) == len(right) and all(map(_same_json, left, right))
-    return bool(left == right) and type(left) is type(right)
-
-
 @pytest.fixture
 def open_repo(clean_engine: Engine) -> Any:
     """Return a context manager that yields a repository on a new session per example.
@@ -167,7 +154,7 @@ def test_actor_claims_round_trip(open_repo: Any, actor: dict[str, Any]) -> None:
     with open_repo() as repo:
         stored = _store_and_read(repo, token)
     assert stored == token
-    assert _same_json(dict(stored.actor), full)
+    assert same_json(dict(stored.actor), full)
 
 
 timestamps = st.one_of(
@@ -273,7 +260,7 @@ def test_duplicate_keys_last_wins(open_repo: Any, pairs: list[tuple[str, Any]]) 
     with open_repo() as repo:
         stored = _store_and_read(repo, token)
     assert stored == token
-    assert _same_json(dict(stored.actor), expected)
+    assert same_json(dict(stored.actor), expected)
 
 
 @given(data=st.binary(max_size=40))

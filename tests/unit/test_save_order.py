@@ -13,6 +13,7 @@ from actortoken_store import operations
 from actortoken_store.calls import Call
 from actortoken_store.model import ActorToken, TokenStatus
 from actortoken_store.results import SaveOutcome
+from actortoken_store.secrets import SecretsMode, SecretsPolicy
 
 CREATED = 1_700_000_000_000
 
@@ -36,7 +37,9 @@ def _statement_ids(step: Any) -> list[str]:
 
 def _drive(tokens: Sequence[ActorToken], batch_size: int) -> tuple[list[list[str]], Any]:
     """Run save_many, sending back "every row inserted" for each upsert."""
-    operation = operations.save_many(tokens, batch_size=batch_size)
+    operation = operations.save_many(
+        tokens, secrets=SecretsPolicy(SecretsMode.PLAINTEXT), batch_size=batch_size
+    )
     sent: list[list[str]] = []
     step = next(operation)
     try:
