@@ -17,12 +17,15 @@ from actortoken_store.errors import (
     InvalidArgumentError,
     InvalidTransitionError,
     SchemaNotReadyError,
+    TicketDecryptionError,
     TokenConflictError,
     TokenNotFoundError,
 )
+from actortoken_store.maintenance import KeyRotation
 from actortoken_store.model import ActorToken, ObjectType, TokenStatus
 from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.results import Page, SaveOutcome, SaveReport, SaveResult
+from actortoken_store.secrets import Keyring, SecretsMode, SecretsPolicy
 
 __all__ = [
     "ActorClaimsMissingError",
@@ -38,12 +41,17 @@ __all__ = [
     "InvalidActorTokenError",
     "InvalidArgumentError",
     "InvalidTransitionError",
+    "KeyRotation",
+    "Keyring",
     "ObjectType",
     "Page",
     "SaveOutcome",
     "SaveReport",
     "SaveResult",
     "SchemaNotReadyError",
+    "SecretsMode",
+    "SecretsPolicy",
+    "TicketDecryptionError",
     "TokenConflictError",
     "TokenNotFoundError",
     "TokenStatus",
