@@ -6,7 +6,8 @@ have the same methods, rules and errors; only the way statements are executed di
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -14,6 +15,13 @@ import psycopg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actortoken_store import cache, driver, maintenance, operations
+from actortoken_store.audit.api import AsyncAuditQueries
+from actortoken_store.audit.context import (
+    AuditContext,
+    AuditSource,
+    SettingsTracker,
+    clear_settings,
+)
 from actortoken_store.calls import Call
 from actortoken_store.clerk_models import TokenInput
 from actortoken_store.config import validate_schema_name
@@ -35,7 +43,10 @@ class AsyncActorTokenRepository:
     """Stores and reads actor tokens through an `AsyncSession` that the caller owns.
 
     See `ActorTokenRepository` for the contract of each method: this class differs only in
-    being awaited.
+    being awaited, and in `audit_context` being an ``async with`` block.
+
+    Attributes:
+        audit: the audit queries and event retention (`AsyncAuditQueries`).
     """
 
     _calls_on_driver = True
@@ -54,6 +65,8 @@ class AsyncActorTokenRepository:
         self.schema = validate_schema_name(schema)
         self.secrets = SecretsPolicy.from_environment() if secrets is None else secrets
         self._options = schema_options(self.schema)
+        self._audit = SettingsTracker()
+        self.audit = AsyncAuditQueries(self._run, self.schema)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(schema={self.schema!r}, secrets={self.secrets!r})"
@@ -67,23 +80,32 @@ class AsyncActorTokenRepository:
         expires_in_seconds: int | None = None,
     ) -> SaveOutcome:
         """Insert or update one token by id under the monotonic rule, with its expiry."""
-        return await self._run(
+        outcome = await self._run(
             operations.save(
                 token,
                 secrets=self.secrets,
                 actor=actor,
                 expires_at=expires_at,
                 expires_in_seconds=expires_in_seconds,
+                audit=self._audit.current.parameters,
             )
         )
+        self._audit.mark_written(self.session.sync_session)
+        return outcome
 
     async def save_many(
         self, tokens: Iterable[ActorToken], *, batch_size: int = operations.DEFAULT_BATCH_SIZE
     ) -> SaveReport:
         """Save many tokens with `save`'s rules, in input order, in few statements."""
-        return await self._run(
-            operations.save_many(tokens, secrets=self.secrets, batch_size=batch_size)
+        operation = operations.save_many(
+            tokens,
+            secrets=self.secrets,
+            batch_size=batch_size,
+            audit=self._audit.current.parameters,
         )
+        report = await self._run(operation)
+        self._audit.mark_written(self.session.sync_session)
+        return report
 
     async def get(self, token_id: str) -> ActorToken | None:
         """Return the token with ``token_id``, or None."""
@@ -167,12 +189,57 @@ class AsyncActorTokenRepository:
             )
         )
 
+    @asynccontextmanager
+    async def audit_context(
+        self,
+        operator: str | None = None,
+        request_id: str | None = None,
+        reason: str | None = None,
+        *,
+        source: AuditSource | str | None = None,
+        **extra: Any,
+    ) -> AsyncIterator[AuditContext]:
+        """Attribute the events of the writes inside the block to this context.
+
+        See `ActorTokenRepository.audit_context`. Leaving the block may send one statement,
+        which is why this is an ``async with`` block.
+        """
+        outer = self._audit.current
+        audit = AuditContext.build(
+            source=source or outer.source,
+            base=outer,
+            operator=operator,
+            request_id=request_id,
+            reason=reason,
+            **extra,
+        )
+        self._audit.stack.append(audit)
+        try:
+            yield audit
+        except BaseException:
+            # The transaction may have failed; it is the caller's to roll back or go on.
+            self._audit.stack.pop()
+            self._audit.forget()
+            raise
+        written_here = self._audit.written_here(self.session.sync_session, audit)
+        self._audit.stack.pop()
+        if written_here:
+            await self._run(_cleared())
+            self._audit.forget()
+
     async def _transition(
         self, token_id: str, target: TokenStatus, at: datetime | int | None
     ) -> ActorToken:
-        return await self._run(
-            operations.transition(token_id, target, instant_to_ms("at", at), secrets=self.secrets)
+        operation = operations.transition(
+            token_id,
+            target,
+            instant_to_ms("at", at),
+            secrets=self.secrets,
+            audit=self._audit.current.parameters,
         )
+        token = await self._run(operation)
+        self._audit.mark_written(self.session.sync_session)
+        return token
 
     async def _run(self, operation: Operation[T]) -> T:
         """Drive ``operation``, awaiting each statement it yields on the session."""
@@ -205,3 +272,7 @@ class AsyncActorTokenRepository:
             if driver.is_lost(raw.driver_connection):
                 await connection.invalidate(error)
             raise
+
+
+def _cleared() -> Operation[None]:
+    yield clear_settings()

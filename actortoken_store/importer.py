@@ -17,6 +17,7 @@ from typing import Final
 
 from sqlalchemy.orm import Session
 
+from actortoken_store.audit.context import AuditSource
 from actortoken_store.dberrors import translate_database_errors
 from actortoken_store.errors import InvalidActorTokenError, InvalidArgumentError
 from actortoken_store.jsonstream import TextSource, read_json_records
@@ -180,35 +181,37 @@ def import_tokens(
     ):
         repository = ActorTokenRepository(session, schema=schema, secrets=secrets)
         batch: list[ActorToken] = []
-        try:
-            for record in _parse_records(text):
-                tally.records += 1
-                token = record.token
-                if token is None:
-                    tally.reject(record.line, record.reason or "")
-                    if strict and tally.rejected == 1:
-                        logger.info(
-                            "Rolling back the strict import of %s: a record was rejected", name
-                        )
-                        writer.wait()
-                        _rollback(session)
-                        batch.clear()
-                    continue
-                if strict and tally.rejected:
-                    continue
-                batch.append(token)
-                if len(batch) >= batch_size:
-                    # The worker stores this batch while the loop parses the next one.
-                    job = partial(_store, repository, batch, tally, commit=not strict)
-                    writer.submit(_then_report(job, progress, tally.records))
-                    batch = []
-            if not (strict and tally.rejected):
-                writer.submit(partial(_store, repository, batch, tally, commit=True))
-            writer.wait()
-        except BaseException:
-            _stop_quietly(writer)
-            _rollback_after_error(session)
-            raise
+        # The events of imported tokens record source "import".
+        with repository.audit_context(source=AuditSource.IMPORT):
+            try:
+                for record in _parse_records(text):
+                    tally.records += 1
+                    token = record.token
+                    if token is None:
+                        tally.reject(record.line, record.reason or "")
+                        if strict and tally.rejected == 1:
+                            logger.info(
+                                "Rolling back the strict import of %s: a record was rejected", name
+                            )
+                            writer.wait()
+                            _rollback(session)
+                            batch.clear()
+                        continue
+                    if strict and tally.rejected:
+                        continue
+                    batch.append(token)
+                    if len(batch) >= batch_size:
+                        # The worker stores this batch while the loop parses the next one.
+                        job = partial(_store, repository, batch, tally, commit=not strict)
+                        writer.submit(_then_report(job, progress, tally.records))
+                        batch = []
+                if not (strict and tally.rejected):
+                    writer.submit(partial(_store, repository, batch, tally, commit=True))
+                writer.wait()
+            except BaseException:
+                _stop_quietly(writer)
+                _rollback_after_error(session)
+                raise
 
     if progress is not None:
         progress(tally.records)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import Executable
@@ -38,6 +39,7 @@ from actortoken_store.rows import datetime_to_ms, from_row, to_row
 from actortoken_store.secrets import SecretsPolicy
 
 __all__ = [
+    "DEFAULT_AUDIT",
     "DEFAULT_BATCH_SIZE",
     "MAX_PAGE_SIZE",
     "Operation",
@@ -65,6 +67,12 @@ no faster in the bench."""
 
 MAX_PAGE_SIZE: Final = 1000
 
+DEFAULT_AUDIT: Final[Mapping[str, str]] = MappingProxyType(
+    {"audit_source": "repository", "audit_context": "{}"}
+)
+"""The values of the audit settings that writes set unless the caller gives others: source
+``repository`` and an empty context. `AuditContext.parameters` builds other values."""
+
 
 def save(
     token: TokenInput,
@@ -73,6 +81,7 @@ def save(
     actor: Mapping[str, Any] | None = None,
     expires_at: datetime | int | None = None,
     expires_in_seconds: int | None = None,
+    audit: Mapping[str, str] = DEFAULT_AUDIT,
 ) -> Operation[SaveOutcome]:
     """Store one snapshot under the monotonic rule and return what happened to it.
 
@@ -85,7 +94,7 @@ def save(
         expires_at=expires_at,
         expires_in_seconds=expires_in_seconds,
     )
-    report = yield from save_many([value], secrets=secrets)
+    report = yield from save_many([value], secrets=secrets, audit=audit)
     return report.results[0].outcome
 
 
@@ -94,6 +103,7 @@ def save_many(
     *,
     secrets: SecretsPolicy,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    audit: Mapping[str, str] = DEFAULT_AUDIT,
 ) -> Operation[SaveReport]:
     """Store snapshots in input order, as if each were saved alone, in few statements.
 
@@ -107,6 +117,8 @@ def save_many(
     overlapping ids in different input orders then wait for each other instead of
     deadlocking. A later round only touches ids of the first round, whose rows the
     transaction already holds.
+
+    ``audit`` holds the audit settings each statement sets (see `DEFAULT_AUDIT`).
 
     Raises:
         InvalidArgumentError: ``batch_size`` is not a positive integer, or an item is not an
@@ -132,7 +144,7 @@ def save_many(
         for start in range(0, len(round_positions), batch_size):
             positions = round_positions[start : start + batch_size]
             batch = [ordered[position] for position in positions]
-            batch_outcomes = yield from _save_batch(batch, secrets)
+            batch_outcomes = yield from _save_batch(batch, secrets, audit)
             for position, outcome in zip(positions, batch_outcomes, strict=True):
                 outcomes[position] = outcome
 
@@ -159,9 +171,10 @@ def _rounds(tokens: Sequence[ActorToken]) -> list[list[int]]:
 
 
 def _save_batch(
-    batch: Sequence[ActorToken], secrets: SecretsPolicy
+    batch: Sequence[ActorToken], secrets: SecretsPolicy, audit: Mapping[str, str]
 ) -> Operation[list[SaveOutcome]]:
-    result: Rows = yield statements.upsert_tokens([to_row(token, secrets) for token in batch])
+    rows = [to_row(token, secrets) for token in batch]
+    result: Rows = yield statements.upsert_tokens(rows, audit)
     applied = {row["id"]: row["inserted"] for row in result}
 
     missing = [token.id for token in batch if token.id not in applied]
@@ -249,11 +262,17 @@ def list_for_user(
 
 
 def transition(
-    token_id: str, target: TokenStatus, at_ms: int, *, secrets: SecretsPolicy
+    token_id: str,
+    target: TokenStatus,
+    at_ms: int,
+    *,
+    secrets: SecretsPolicy,
+    audit: Mapping[str, str] = DEFAULT_AUDIT,
 ) -> Operation[ActorToken]:
     """Move a pending token to ``target`` in one conditional UPDATE and return it.
 
     The ticket is dropped (the digest stays) unless the policy keeps terminal tickets.
+    ``audit`` holds the audit settings the UPDATE sets (see `DEFAULT_AUDIT`).
 
     Raises:
         TokenNotFoundError: no token has ``token_id``.
@@ -264,6 +283,7 @@ def transition(
         token_id,
         target,
         ms_to_datetime(at_ms),
+        audit,
         keep_terminal_tickets=secrets.keep_terminal_tickets,
     )
     if rows:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -10,6 +11,13 @@ import psycopg
 from sqlalchemy.orm import Session
 
 from actortoken_store import cache, driver, maintenance, operations
+from actortoken_store.audit.api import AuditQueries
+from actortoken_store.audit.context import (
+    AuditContext,
+    AuditSource,
+    SettingsTracker,
+    clear_settings,
+)
 from actortoken_store.calls import Call
 from actortoken_store.clerk_models import TokenInput
 from actortoken_store.config import validate_schema_name
@@ -39,11 +47,17 @@ class ActorTokenRepository:
     raises `TicketDecryptionError` for a row whose ticket the configured keys cannot
     decrypt.
 
+    A trigger records an event for each insert and status change. Writes made through the
+    repository record source ``repository`` and the context of `audit_context`.
+
     Args:
         session: the session to run statements on.
         schema: the PostgreSQL schema holding the store's tables.
         secrets: the secrets policy; None builds it from the environment
             (`SecretsPolicy.from_environment`).
+
+    Attributes:
+        audit: the audit queries and event retention (`AuditQueries`).
     """
 
     _calls_on_driver = True
@@ -62,6 +76,8 @@ class ActorTokenRepository:
         self.schema = validate_schema_name(schema)
         self.secrets = SecretsPolicy.from_environment() if secrets is None else secrets
         self._options = schema_options(self.schema)
+        self._audit = SettingsTracker()
+        self.audit = AuditQueries(self._run, self.schema)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(schema={self.schema!r}, secrets={self.secrets!r})"
@@ -93,21 +109,32 @@ class ActorTokenRepository:
             InvalidArgumentError: ``actor`` given with an `ActorToken`, both expiry
                 arguments given, or one of them invalid.
         """
-        return self._run(
+        outcome = self._run(
             operations.save(
                 token,
                 secrets=self.secrets,
                 actor=actor,
                 expires_at=expires_at,
                 expires_in_seconds=expires_in_seconds,
+                audit=self._audit.current.parameters,
             )
         )
+        self._audit.mark_written(self.session)
+        return outcome
 
     def save_many(
         self, tokens: Iterable[ActorToken], *, batch_size: int = operations.DEFAULT_BATCH_SIZE
     ) -> SaveReport:
         """Save many tokens with `save`'s rules, in input order, in few statements."""
-        return self._run(operations.save_many(tokens, secrets=self.secrets, batch_size=batch_size))
+        operation = operations.save_many(
+            tokens,
+            secrets=self.secrets,
+            batch_size=batch_size,
+            audit=self._audit.current.parameters,
+        )
+        report = self._run(operation)
+        self._audit.mark_written(self.session)
+        return report
 
     def get(self, token_id: str) -> ActorToken | None:
         """Return the token with ``token_id``, or None."""
@@ -227,12 +254,64 @@ class ActorTokenRepository:
             )
         )
 
+    @contextmanager
+    def audit_context(
+        self,
+        operator: str | None = None,
+        request_id: str | None = None,
+        reason: str | None = None,
+        *,
+        source: AuditSource | str | None = None,
+        **extra: Any,
+    ) -> Iterator[AuditContext]:
+        """Attribute the events of the writes inside the block to this context.
+
+        The keyword arguments (and any ``extra`` JSON values) become the events' ``context``;
+        None values are left out. ``source`` is ``repository`` unless given (the importer
+        passes ``import``). Nested blocks inherit and override the outer block's keys.
+        Leaving the block clears the settings its writes set, so later raw SQL in the same
+        transaction records source ``sql`` again.
+
+        Raises:
+            InvalidArgumentError: an unknown source, a value JSON cannot hold, or a context
+                over 8 KiB.
+        """
+        outer = self._audit.current
+        audit = AuditContext.build(
+            source=source or outer.source,
+            base=outer,
+            operator=operator,
+            request_id=request_id,
+            reason=reason,
+            **extra,
+        )
+        self._audit.stack.append(audit)
+        try:
+            yield audit
+        except BaseException:
+            # The transaction may have failed; it is the caller's to roll back or go on.
+            self._audit.stack.pop()
+            self._audit.forget()
+            raise
+        written_here = self._audit.written_here(self.session, audit)
+        self._audit.stack.pop()
+        if written_here:
+            self._run(_cleared())
+            self._audit.forget()
+
     def _transition(
         self, token_id: str, target: TokenStatus, at: datetime | int | None
     ) -> ActorToken:
-        return self._run(
-            operations.transition(token_id, target, instant_to_ms("at", at), secrets=self.secrets)
+        operation = operations.transition(
+            token_id,
+            target,
+            instant_to_ms("at", at),
+            secrets=self.secrets,
+            audit=self._audit.current.parameters,
         )
+        token = self._run(operation)
+        self._audit.mark_written(self.session)
+        return token
 
     def _run(self, operation: Operation[T]) -> T:
         """Drive ``operation``, executing each statement it yields on the session."""
@@ -264,3 +343,7 @@ class ActorTokenRepository:
             if driver.is_lost(driver_connection):
                 connection.invalidate(error)
             raise
+
+
+def _cleared() -> Operation[None]:
+    yield clear_settings()

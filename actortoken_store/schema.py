@@ -11,7 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import CheckConstraint, Enum, Index, LargeBinary, MetaData, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    Identity,
+    Index,
+    LargeBinary,
+    MetaData,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TIMESTAMP, SchemaType
@@ -20,7 +30,9 @@ from actortoken_store.model import TokenStatus
 
 __all__ = [
     "DEFAULT_SCHEMA",
+    "EVENT_SOURCES",
     "STATUS_ENUM_NAME",
+    "ActorTokenEventRecord",
     "ActorTokenRecord",
     "Base",
     "metadata",
@@ -137,6 +149,90 @@ class ActorTokenRecord(Base):
             text("id DESC"),
             postgresql_where=text("status = 'pending'"),
         ),
+    )
+
+
+EVENT_SOURCES: Final = ("repository", "import", "migration", "sql")
+"""Values of ``actor_token_events.source``: what made the change."""
+
+
+class ActorTokenEventRecord(Base):
+    """One audit event: a token appeared or changed status.
+
+    Rows are written only by the trigger on ``actor_tokens`` (and by the migration that
+    backfills them). Triggers reject UPDATE, DELETE and TRUNCATE; the one exception is the
+    ``prune_actor_token_events`` function. ``token_id`` has no foreign key on purpose, so
+    events outlive their token.
+    """
+
+    __tablename__ = "actor_token_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    """Increases with every event, so it orders one token's events."""
+
+    token_id: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[str] = mapped_column(Text)
+    """The impersonated user."""
+
+    actor_sub: Mapped[str] = mapped_column(Text)
+    """The impersonator: ``actor ->> 'sub'`` at the time of the event."""
+
+    actor: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    """All actor claims at the time of the event."""
+
+    from_status: Mapped[TokenStatus | None] = mapped_column(status_type)
+    """The status before the change; null on the event that records the token's creation."""
+
+    to_status: Mapped[TokenStatus] = mapped_column(status_type)
+    issued_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    """The token's ``created_at``, copied onto every event so audit queries need no join."""
+
+    occurred_at: Mapped[datetime] = mapped_column(TIMESTAMP(timezone=True))
+    """The token's ``updated_at`` after the change."""
+
+    recorded_at: Mapped[datetime] = mapped_column(
+        TIMESTAMP(timezone=True), server_default=text("statement_timestamp()")
+    )
+    """When the database wrote the event (its clock at the start of the statement)."""
+
+    source: Mapped[str] = mapped_column(Text)
+    """What made the change; one of `EVENT_SOURCES`."""
+
+    context: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    """Caller-supplied context such as an operator id, a request id and a reason."""
+
+    __table_args__ = (
+        CheckConstraint(
+            "source IN ('repository', 'import', 'migration', 'sql')", name="source_known"
+        ),
+        CheckConstraint("jsonb_typeof(context) = 'object'", name="context_is_object"),
+        # One token's timeline, and the final state of each impersonation.
+        Index("ix_actor_token_events_token_id_id", "token_id", "id"),
+        # Impersonations by one actor and the per-actor summary, read from the index alone.
+        Index(
+            "ix_actor_token_events_actor_sub_issued_at",
+            "actor_sub",
+            "issued_at",
+            "id",
+            postgresql_include=["from_status", "to_status", "user_id", "occurred_at"],
+        ),
+        # Impersonations of one user, newest first.
+        Index(
+            "ix_actor_token_events_user_id_issued_at",
+            "user_id",
+            "issued_at",
+            "id",
+            postgresql_where=text("from_status IS NULL"),
+        ),
+        # Impersonations and the summary of every actor over a time window.
+        Index(
+            "ix_actor_token_events_issued_at",
+            "issued_at",
+            "id",
+            postgresql_include=["actor_sub", "from_status", "to_status", "user_id", "occurred_at"],
+        ),
+        # Retention: prune_actor_token_events deletes by occurred_at.
+        Index("ix_actor_token_events_occurred_at", "occurred_at"),
     )
 
 

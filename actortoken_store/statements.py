@@ -12,6 +12,9 @@ Secret columns follow the secrets policy on both paths: when a token becomes acc
 revoked its ticket (plaintext or ciphertext) is cleared unless the policy keeps terminal
 tickets. Neither path clears the ticket digest.
 
+Both writes also set the audit settings that the event trigger reads (`AUDIT_SETTINGS`),
+inside the same statement, so recording the source and context costs no round trip.
+
 The builders return `Call` values: a statement whose SQL is fixed per shape, plus the values
 of its bind parameters, so the runners compile each shape once.
 """
@@ -19,7 +22,7 @@ of its bind parameters, so the runners compile each shape once.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Final, cast
@@ -38,6 +41,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
     tuple_,
 )
 from sqlalchemy import cast as sql_cast
@@ -50,6 +54,9 @@ from actortoken_store.model import TokenStatus
 from actortoken_store.schema import ActorTokenRecord
 
 __all__ = [
+    "AUDIT_CONTEXT_SETTING",
+    "AUDIT_SETTINGS",
+    "AUDIT_SOURCE_SETTING",
     "SECRET_COLUMNS",
     "TOKENS",
     "actor_sub",
@@ -83,6 +90,34 @@ def actor_sub() -> ColumnElement[str]:
     return expression
 
 
+AUDIT_SOURCE_SETTING: Final = "actortoken_store.source"
+"""The transaction-local setting whose value the event trigger stores as ``source``."""
+
+AUDIT_CONTEXT_SETTING: Final = "actortoken_store.context"
+"""The transaction-local setting whose JSON object the event trigger stores as ``context``."""
+
+
+def _audit_settings() -> ColumnElement[bool]:
+    # An uncorrelated subquery is an InitPlan: PostgreSQL evaluates it once, before the
+    # first row is written, and the AFTER trigger runs at the end of the statement.
+    set_source = func.set_config(
+        literal_column(f"'{AUDIT_SOURCE_SETTING}'"),
+        bindparam("audit_source", type_=Text),
+        true(),
+    )
+    set_context = func.set_config(
+        literal_column(f"'{AUDIT_CONTEXT_SETTING}'"),
+        bindparam("audit_context", type_=Text),
+        true(),
+    )
+    return select(set_source.op("||")(set_context)).scalar_subquery().is_not(None)
+
+
+AUDIT_SETTINGS: Final = _audit_settings()
+"""A condition that is always true and sets both audit settings for the rest of the
+transaction, from the parameters ``audit_source`` and ``audit_context``."""
+
+
 def snapshot_applies(stored: Any, incoming: Any) -> ColumnElement[bool]:
     """Build the monotonic rule: whether ``incoming`` may replace ``stored``.
 
@@ -105,7 +140,7 @@ def snapshot_applies(stored: Any, incoming: Any) -> ColumnElement[bool]:
     )
 
 
-def upsert_tokens(rows: Sequence[dict[str, Any]]) -> Call:
+def upsert_tokens(rows: Sequence[dict[str, Any]], audit: Mapping[str, str]) -> Call:
     """Build the INSERT ... ON CONFLICT that stores ``rows``, which must have distinct ids.
 
     All rows must have the same keys, the names of the columns to write. They travel as
@@ -119,10 +154,11 @@ def upsert_tokens(rows: Sequence[dict[str, Any]]) -> Call:
 
     An applied snapshot replaces the secret columns with its own, which the secrets policy
     has already emptied for a terminal token. The digest and the expiry are derived, so a
-    snapshot without a ticket keeps the stored ones.
+    snapshot without a ticket keeps the stored ones. ``audit`` holds the values of
+    ``audit_source`` and ``audit_context`` for `AUDIT_SETTINGS`.
     """
     columns = tuple(rows[0]) if rows else tuple(TOKENS.c.keys())
-    return Call(_upsert_statement(columns), {"rows": rows_to_json(rows)})
+    return Call(_upsert_statement(columns), {"rows": rows_to_json(rows), **audit})
 
 
 def rows_to_json(rows: Sequence[dict[str, Any]]) -> str:
@@ -176,7 +212,7 @@ def _upsert_statement(columns: tuple[str, ...]) -> Executable:
         *columns, name="incoming"
     )
     statement = insert(TOKENS).from_select(
-        list(columns), select(*(source.c[name] for name in columns))
+        list(columns), select(*(source.c[name] for name in columns)).where(AUDIT_SETTINGS)
     )
     excluded = statement.excluded
     assignments: dict[str, Any] = {name: excluded[name] for name in _UPDATABLE if name in columns}
@@ -260,22 +296,31 @@ def _transition(keep_terminal_tickets: bool) -> Executable:
         values.update(dict.fromkeys(SECRET_COLUMNS))
     return (
         TOKENS.update()
-        .where(TOKENS.c.id == bindparam("token_id"), TOKENS.c.status == TokenStatus.PENDING)
+        .where(
+            TOKENS.c.id == bindparam("token_id"),
+            TOKENS.c.status == TokenStatus.PENDING,
+            AUDIT_SETTINGS,
+        )
         .values(values)
         .returning(*TOKENS.c)
     )
 
 
 def transition_token(
-    token_id: str, target: TokenStatus, at: datetime, *, keep_terminal_tickets: bool = False
+    token_id: str,
+    target: TokenStatus,
+    at: datetime,
+    audit: Mapping[str, str],
+    *,
+    keep_terminal_tickets: bool = False,
 ) -> Call:
     """Build the UPDATE that moves a pending token to ``target`` and returns the new row.
 
-    The ticket is cleared, the digest kept, unless ``keep_terminal_tickets``.
+    The ticket is cleared, the digest kept, unless ``keep_terminal_tickets``. ``audit``
+    holds the values of ``audit_source`` and ``audit_context`` for `AUDIT_SETTINGS`.
     """
-    return Call(
-        _transition(keep_terminal_tickets), {"token_id": token_id, "target": target, "at": at}
-    )
+    parameters = {"token_id": token_id, "target": target, "at": at, **audit}
+    return Call(_transition(keep_terminal_tickets), parameters)
 
 
 _DELETE: Final = TOKENS.delete().where(TOKENS.c.id == bindparam("token_id")).returning(TOKENS.c.id)

@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any, Literal, TypeVar
 
 import sqlalchemy
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from actortoken_store.aio import AsyncActorTokenRepository
+from actortoken_store.audit import AsyncAuditQueries, AuditQueries
 from actortoken_store.config import create_async_engine, create_engine
 from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.schema import DEFAULT_SCHEMA
@@ -88,6 +89,8 @@ class RepoDriver:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self.repository, name)
+        if isinstance(attribute, AuditQueries | AsyncAuditQueries):
+            return _Forwarder(attribute, self._resolve)
         if not callable(attribute):
             return attribute
 
@@ -101,7 +104,21 @@ class RepoDriver:
             return self._loop.run(value)
         if isinstance(value, AsyncIterator):
             return self._iterate(value)
+        if isinstance(value, AbstractAsyncContextManager):
+            return self._enter(value)
         return value
+
+    @contextmanager
+    def _enter(self, manager: AbstractAsyncContextManager[Any]) -> Iterator[Any]:
+        """Run an async context manager as a sync one, on the driver's loop."""
+        value = self._loop.run(manager.__aenter__())
+        try:
+            yield value
+        except BaseException as error:
+            if not self._loop.run(manager.__aexit__(type(error), error, error.__traceback__)):
+                raise
+        else:
+            self._loop.run(manager.__aexit__(None, None, None))
 
     def _iterate(self, iterator: AsyncIterator[Any]) -> Iterator[Any]:
         while True:
@@ -127,6 +144,24 @@ class RepoDriver:
         """Run raw SQL in the repository's session and transaction; return the rows."""
         result = self._resolve(self.repository.session.execute(text(sql), parameters or {}))
         return list(result.all()) if result.returns_rows else []
+
+
+class _Forwarder:
+    """An attribute object of a repository (such as ``audit``) whose methods get resolved."""
+
+    def __init__(self, target: Any, resolve: Callable[[Any], Any]) -> None:
+        self._target = target
+        self._resolve = resolve
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._resolve(attribute(*args, **kwargs))
+
+        return call
 
 
 class RepoFactory:

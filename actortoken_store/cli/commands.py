@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from actortoken_store.cli import db, importing, keys, listing, purge, show
+from actortoken_store.cli import audit, db, importing, keys, listing, purge, show
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -15,6 +15,7 @@ REGISTRARS: list[Registrar] = [
     show.register,
     purge.register,
     keys.register,
+    audit.register,
     db.register,
 ]
 """Each entry adds one command group's parsers. Add a new group's ``register`` here."""

@@ -196,7 +196,11 @@ def test_upgrade_in_other_schema(fresh_url: str) -> None:
 
     migrate.upgrade(config)
 
-    assert tables(fresh_url) == {("tenant_a", "actor_tokens"), ("tenant_a", VERSION_TABLE)}
+    assert tables(fresh_url) == {
+        ("tenant_a", "actor_tokens"),
+        ("tenant_a", "actor_token_events"),
+        ("tenant_a", VERSION_TABLE),
+    }
     assert enum_types(fresh_url) == {("tenant_a", "actor_token_status")}
     assert versions(fresh_url, f"tenant_a.{VERSION_TABLE}") == [HEAD]
     assert migrate.current(migrate.make_config(fresh_url, schema="tenant_a")) == [HEAD]
@@ -296,7 +300,11 @@ def test_offline_sql_in_other_schema(fresh_url: str) -> None:
 
     apply_with_psql(fresh_url, sql)
 
-    assert tables(fresh_url) == {("tenant_b", "actor_tokens"), ("tenant_b", VERSION_TABLE)}
+    assert tables(fresh_url) == {
+        ("tenant_b", "actor_tokens"),
+        ("tenant_b", "actor_token_events"),
+        ("tenant_b", VERSION_TABLE),
+    }
     migrate.check(migrate.make_config(fresh_url, schema="tenant_b"))
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from actortoken_store.model import TokenStatus
+from actortoken_store.operations import DEFAULT_AUDIT
 from actortoken_store.statements import rows_to_json, upsert_tokens
 
 
@@ -43,12 +44,14 @@ def test_rows_to_json_rejects_unknown_type() -> None:
 
 
 def test_upsert_shape_fixed_per_columns() -> None:
-    first = upsert_tokens([{"id": "a", "status": "pending"}])
-    second = upsert_tokens([{"id": "b", "status": "pending"}, {"id": "c", "status": "revoked"}])
-    other = upsert_tokens([{"id": "a", "status": "pending", "user_id": "u"}])
+    first = upsert_tokens([{"id": "a", "status": "pending"}], DEFAULT_AUDIT)
+    second = upsert_tokens(
+        [{"id": "b", "status": "pending"}, {"id": "c", "status": "revoked"}], DEFAULT_AUDIT
+    )
+    other = upsert_tokens([{"id": "a", "status": "pending", "user_id": "u"}], DEFAULT_AUDIT)
     assert first.statement is second.statement
     assert first.statement is not other.statement
-    assert list(second.parameters) == ["rows"]
+    assert list(second.parameters) == ["rows", "audit_source", "audit_context"]
 
 
 def test_rows_to_json_big_integer() -> None:
