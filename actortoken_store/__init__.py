@@ -5,6 +5,15 @@ from __future__ import annotations
 import logging
 
 from actortoken_store.aio import AsyncActorTokenRepository
+from actortoken_store.audit import (
+    ActorSummary,
+    AuditContext,
+    AuditPage,
+    AuditSource,
+    Impersonation,
+    StaleToken,
+    TokenEvent,
+)
 from actortoken_store.errors import (
     ActorClaimsMissingError,
     ActorTokenStoreError,
@@ -29,14 +38,19 @@ from actortoken_store.secrets import Keyring, SecretsMode, SecretsPolicy
 
 __all__ = [
     "ActorClaimsMissingError",
+    "ActorSummary",
     "ActorToken",
     "ActorTokenRepository",
     "ActorTokenStoreError",
     "AsyncActorTokenRepository",
+    "AuditContext",
+    "AuditPage",
+    "AuditSource",
     "ClerkRequestError",
     "ConfigurationError",
     "ConnectionLostError",
     "DatabaseError",
+    "Impersonation",
     "InputReadError",
     "InvalidActorTokenError",
     "InvalidArgumentError",
@@ -51,8 +65,10 @@ __all__ = [
     "SchemaNotReadyError",
     "SecretsMode",
     "SecretsPolicy",
+    "StaleToken",
     "TicketDecryptionError",
     "TokenConflictError",
+    "TokenEvent",
     "TokenNotFoundError",
     "TokenStatus",
 ]
