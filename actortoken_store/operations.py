@@ -118,7 +118,7 @@ def save_many(
     deadlocking. A later round only touches ids of the first round, whose rows the
     transaction already holds.
 
-    ``audit`` holds the audit settings each statement sets (see `DEFAULT_AUDIT`).
+    ``audit`` contains the audit settings each statement sets (see `DEFAULT_AUDIT`).
 
     Raises:
         InvalidArgumentError: ``batch_size`` is not a positive integer, or an item is not an
@@ -272,7 +272,7 @@ def transition(
     """Move a pending token to ``target`` in one conditional UPDATE and return it.
 
     The ticket is dropped (the digest stays) unless the policy keeps terminal tickets.
-    ``audit`` holds the audit settings the UPDATE sets (see `DEFAULT_AUDIT`).
+    ``audit`` contains the audit settings the UPDATE sets (see `DEFAULT_AUDIT`).
 
     Raises:
         TokenNotFoundError: no token has ``token_id``.

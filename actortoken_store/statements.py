@@ -154,7 +154,7 @@ def upsert_tokens(rows: Sequence[dict[str, Any]], audit: Mapping[str, str]) -> C
 
     An applied snapshot replaces the secret columns with its own, which the secrets policy
     has already emptied for a terminal token. The digest and the expiry are derived, so a
-    snapshot without a ticket keeps the stored ones. ``audit`` holds the values of
+    snapshot without a ticket keeps the stored ones. ``audit`` contains the values of
     ``audit_source`` and ``audit_context`` for `AUDIT_SETTINGS`.
     """
     columns = tuple(rows[0]) if rows else tuple(TOKENS.c.keys())
@@ -317,7 +317,7 @@ def transition_token(
     """Build the UPDATE that moves a pending token to ``target`` and returns the new row.
 
     The ticket is cleared, the digest kept, unless ``keep_terminal_tickets``. ``audit``
-    holds the values of ``audit_source`` and ``audit_context`` for `AUDIT_SETTINGS`.
+    contains the values of ``audit_source`` and ``audit_context`` for `AUDIT_SETTINGS`.
     """
     parameters = {"token_id": token_id, "target": target, "at": at, **audit}
     return Call(_transition(keep_terminal_tickets), parameters)

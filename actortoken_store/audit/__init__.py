@@ -1,7 +1,7 @@
 """The audit trail: events written by the database, the context they record, and queries.
 
 Use it through a repository: ``repo.audit_context(...)`` sets what the next writes record,
-and ``repo.audit`` holds the queries (`AuditQueries`, or `AsyncAuditQueries` on the async
+and ``repo.audit`` contains the queries (`AuditQueries`, or `AsyncAuditQueries` on the async
 repository).
 """
 

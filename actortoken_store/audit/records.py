@@ -41,7 +41,7 @@ class AuditPage(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Impersonation:
-    """One actor token as the event history tells it: who, whom, when, and its outcome."""
+    """One actor token as recorded by its events: who, whom, when, and its outcome."""
 
     token_id: str
     user_id: str
@@ -81,7 +81,7 @@ class TokenEvent:
 
 @dataclass(frozen=True, slots=True)
 class ActorSummary:
-    """What one actor did with the tokens issued in a time window.
+    """Counts of one actor's tokens issued in a time window, and what became of them.
 
     The counts come from the events of those tokens: ``accepted`` and ``revoked`` count
     tokens that reached that status, at any time, and ``pending`` those that have not left
@@ -156,7 +156,7 @@ def decode_position(kind: str, cursor: str, types: Sequence[type]) -> tuple[Any,
 
 
 def _is_plain(value: Any, expected: type) -> bool:
-    """Whether ``value`` is an ``expected`` (int or str) and not a bool or a NUL string."""
+    """Return whether ``value`` is an ``expected`` (int or str) and not a bool or a NUL string."""
     if isinstance(value, bool) or not isinstance(value, expected):
         return False
     return not (isinstance(value, str) and "\x00" in value)
