@@ -259,8 +259,9 @@ class SecretsPolicy:
     """Decides how tickets are written, and decrypts them on read.
 
     Args:
-        mode: the secrets mode; None picks ``encrypt`` when keys are given, else ``digest``
-            (and logs a warning once per process, because tickets are then not stored).
+        mode: the secrets mode; None picks ``encrypt`` when keys are given, else ``digest``.
+            A ``digest`` picked this way logs a warning the first time it drops a ticket,
+            once per process, because the caller may not expect tickets to be lost.
         keys: a `Keyring`, or its text form for `Keyring.parse`. Keys also decrypt in the
             ``digest`` and ``plaintext`` modes, so rows written earlier still read.
         keep_terminal_tickets: keep the secret of accepted and revoked tokens instead of
@@ -280,10 +281,10 @@ class SecretsPolicy:
         keyring = Keyring.parse(keys, source="keys") if isinstance(keys, str) else keys
         self.keyring = keyring if keyring is not None else Keyring()
         self.keep_terminal_tickets = keep_terminal_tickets
+        self._digest_by_default = False
         if mode is None:
             self.mode = SecretsMode.ENCRYPT if self.keyring else SecretsMode.DIGEST
-            if self.mode is SecretsMode.DIGEST:
-                _warn_digest_default()
+            self._digest_by_default = self.mode is SecretsMode.DIGEST
             return
         try:
             self.mode = SecretsMode(mode)
@@ -339,6 +340,8 @@ class SecretsPolicy:
         if self.mode is SecretsMode.PLAINTEXT:
             return SealedTicket(digest=digest, token=token, url=url)
         if self.mode is SecretsMode.DIGEST:
+            if self._digest_by_default:
+                _warn_digest_default()
             return SealedTicket(digest=digest)
         payload = json.dumps({"token": token, "url": url}, separators=(",", ":")).encode()
         key_id, ciphertext = self.keyring.encrypt(token_id, payload)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from actortoken_store import migrate
+from actortoken_store import secrets as secrets_module
 from actortoken_store.config import create_engine
 from actortoken_store.model import ActorToken, TokenStatus
 from actortoken_store.repository import ActorTokenRepository
@@ -137,10 +138,17 @@ def test_upgrade_drop_tickets_option(
     assert sum(row.ticket_digest is not None for row in rows) == with_ticket
 
 
-def test_upgrade_empty_database(old_database: tuple[sqlalchemy.URL, Engine]) -> None:
+def test_upgrade_empty_database(
+    old_database: tuple[sqlalchemy.URL, Engine],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     url, _ = old_database
-    migrate.upgrade(config_for(url))  # type: ignore[arg-type]
+    monkeypatch.setattr(secrets_module, "_digest_default_warned", False)
+    with caplog.at_level(logging.WARNING, logger="actortoken_store"):
+        migrate.upgrade(config_for(url))  # type: ignore[arg-type]
     assert head_is_current(url)
+    assert caplog.records == []
 
 
 def test_upgrade_plaintext_mode(

@@ -159,12 +159,17 @@ def test_policy_default_without_keys_warns_once(
     monkeypatch.setattr(secrets_module, "_digest_default_warned", False)
     with caplog.at_level(logging.WARNING, logger="actortoken_store.secrets"):
         first = SecretsPolicy()
-        SecretsPolicy()
         SecretsPolicy.from_environment({})
+        # Building a policy drops nothing, so it stays quiet (an empty upgrade, say).
+        assert caplog.records == []
+        first.seal("act_1", TokenStatus.PENDING, TICKET, URL)
+        first.seal("act_2", TokenStatus.PENDING, TICKET, URL)
+        SecretsPolicy().seal("act_3", TokenStatus.PENDING, TICKET, URL)
     assert first.mode is SecretsMode.DIGEST
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert ENV_KEYS in warnings[0].getMessage()
+    assert TICKET not in warnings[0].getMessage()
 
 
 def test_policy_explicit_digest_does_not_warn(
@@ -172,7 +177,7 @@ def test_policy_explicit_digest_does_not_warn(
 ) -> None:
     monkeypatch.setattr(secrets_module, "_digest_default_warned", False)
     with caplog.at_level(logging.WARNING, logger="actortoken_store.secrets"):
-        SecretsPolicy(SecretsMode.DIGEST)
+        SecretsPolicy(SecretsMode.DIGEST).seal("act_1", TokenStatus.PENDING, TICKET, URL)
     assert caplog.records == []
 
 
