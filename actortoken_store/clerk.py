@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from actortoken_store.clerk_flows import (
     DEFAULT_EXPIRES_IN_SECONDS,
     DEFAULT_SESSION_MAX_DURATION_IN_SECONDS,
+    HANDLED_FAILURES,
     ClerkCreate,
     ClerkRevoke,
     Flow,
@@ -140,7 +141,7 @@ async def revoke_async(clerk: Clerk, repo: AsyncActorTokenRepository, token_id: 
 def _drive(flow: Flow[T], clerk: Clerk, repo: ActorTokenRepository) -> T:
     """Run ``flow``, performing each step with the sync SDK methods and repository."""
     outcome: Any = None
-    error: Exception | None = None
+    error: BaseException | None = None
     while True:
         try:
             step = flow.send(outcome) if error is None else flow.throw(error)
@@ -162,7 +163,7 @@ def _drive(flow: Flow[T], clerk: Clerk, repo: ActorTokenRepository) -> T:
                 case _:
                     raise TypeError(f"unknown step {type(step).__name__}")
             error = None
-        except Exception as exc:
+        except HANDLED_FAILURES as exc:
             # The flow decides: it may withdraw a created ticket before re-raising.
             outcome, error = None, exc
 
@@ -170,7 +171,7 @@ def _drive(flow: Flow[T], clerk: Clerk, repo: ActorTokenRepository) -> T:
 async def _drive_async(flow: Flow[T], clerk: Clerk, repo: AsyncActorTokenRepository) -> T:
     """Run ``flow``, awaiting each step with the async SDK methods and repository."""
     outcome: Any = None
-    error: Exception | None = None
+    error: BaseException | None = None
     while True:
         try:
             step = flow.send(outcome) if error is None else flow.throw(error)
@@ -192,5 +193,5 @@ async def _drive_async(flow: Flow[T], clerk: Clerk, repo: AsyncActorTokenReposit
                 case _:
                     raise TypeError(f"unknown step {type(step).__name__}")
             error = None
-        except Exception as exc:
+        except HANDLED_FAILURES as exc:
             outcome, error = None, exc

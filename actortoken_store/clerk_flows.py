@@ -9,6 +9,7 @@ stored, exists once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -32,6 +33,7 @@ __all__ = [
     "CANNOT_REVOKE_CODES",
     "DEFAULT_EXPIRES_IN_SECONDS",
     "DEFAULT_SESSION_MAX_DURATION_IN_SECONDS",
+    "HANDLED_FAILURES",
     "ClerkCreate",
     "ClerkRevoke",
     "Flow",
@@ -56,6 +58,10 @@ CANNOT_REVOKE_CODES: Final = frozenset(
 )
 """Error codes of Clerk's HTTP 400 response to revoking a token that is not pending. Clerk's
 error reference lists the first, and older Clerk SDKs name the second."""
+
+HANDLED_FAILURES: Final = (Exception, asyncio.CancelledError, KeyboardInterrupt)
+"""Exceptions that a driver throws into its flow rather than ending it. Because they
+include cancellation and Ctrl-C, a ticket created at Clerk is still withdrawn then."""
 
 # Clerk's long message in that response: "Actor token cannot be revoked because its status
 # is accepted. Only pending tokens can be revoked."
@@ -141,7 +147,7 @@ def issue_flow(
             stored = yield StoreGet(token_id)
             stored_status = stored.status.value if stored is not None else "missing"
             raise TokenConflictError(token_id, stored_status, token.status.value)
-    except Exception as exc:
+    except HANDLED_FAILURES as exc:
         yield from _withdraw(token_id, exc)
         raise
     logger.info("issued actor token %s for user %s", token_id, token.user_id)
@@ -234,7 +240,7 @@ def _withdraw(token_id: str, cause: BaseException) -> Flow[None]:
         )
         return
     logger.warning(
-        "revoked actor token %s at Clerk because storing it failed (%s)",
+        "revoked actor token %s at Clerk because it could not be stored (%s)",
         token_id,
         type(cause).__name__,
     )

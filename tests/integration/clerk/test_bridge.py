@@ -7,6 +7,7 @@ returns.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import traceback
@@ -15,7 +16,9 @@ from typing import Any
 
 import pytest
 from clerk_backend_api import Clerk
+from sqlalchemy import Engine, event, text
 
+from actortoken_store import clerk as bridge_module
 from actortoken_store.errors import (
     ActorClaimsMissingError,
     ClerkRequestError,
@@ -29,7 +32,7 @@ from actortoken_store.errors import (
 from actortoken_store.model import ActorToken, TokenStatus
 from actortoken_store.results import SaveOutcome
 from actortoken_store.secrets import SecretsPolicy
-from tests.drivers import RepoDriver
+from tests.drivers import EventLoopThread, RepoDriver, RepoFactory
 from tests.fake_clerk import FakeClerk
 from tests.integration.clerk.bridge_driver import BridgeDriver
 
@@ -435,3 +438,73 @@ def test_save_sdk_model_without_actor(
     assert caught.value.token_id == created.id
     assert "clerk-backend-api" in str(caught.value)
     assert _count_stored(any_repo) == 0
+
+
+# --- interruptions ---
+
+
+def test_issue_async_cancelled(
+    repo_factory: RepoFactory,
+    loop_thread: EventLoopThread,
+    clean_engine: Engine,
+    clerk: Clerk,
+    fake_clerk: FakeClerk,
+) -> None:
+    """Cancelling the task while the INSERT waits for a lock still withdraws the ticket."""
+    driver = repo_factory.open("async")
+
+    def insert_is_waiting(blocker_pid: int) -> bool:
+        # Only a session that the blocker holds up counts, because other test runs may
+        # share the server.
+        with clean_engine.connect() as watcher:
+            waiting = watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
+                ),
+                {"pid": blocker_pid},
+            ).scalar_one()
+        return bool(waiting)
+
+    async def issue_then_cancel(blocker_pid: int) -> None:
+        task = asyncio.create_task(bridge_module.issue_async(clerk, driver.repository, USER, ACTOR))
+        for _ in range(500):
+            if await asyncio.to_thread(insert_is_waiting, blocker_pid):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the INSERT never waited for the table lock")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with clean_engine.connect() as blocker, blocker.begin():
+        blocker_pid = blocker.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        blocker.execute(text("LOCK TABLE actor_tokens IN ACCESS EXCLUSIVE MODE"))
+        loop_thread.run(issue_then_cancel(blocker_pid))
+
+    [token_id] = fake_clerk.tokens
+    assert fake_clerk.tokens[token_id]["status"] == "revoked"
+    assert [call.path for call in fake_clerk.calls("revoke")] == [
+        f"/v1/actor_tokens/{token_id}/revoke"
+    ]
+
+
+def test_issue_interrupted(repo_factory: RepoFactory, clerk: Clerk, fake_clerk: FakeClerk) -> None:
+    """Ctrl-C while the sync INSERT runs still withdraws the ticket, then propagates."""
+    driver = repo_factory.open("sync")
+
+    def interrupt(
+        connection: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+    ) -> None:
+        if statement.lstrip().upper().startswith("INSERT"):
+            raise KeyboardInterrupt
+
+    event.listen(driver.engine, "before_cursor_execute", interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            bridge_module.issue(clerk, driver.repository, USER, ACTOR)
+    finally:
+        event.remove(driver.engine, "before_cursor_execute", interrupt)
+
+    [token_id] = fake_clerk.tokens
+    assert fake_clerk.tokens[token_id]["status"] == "revoked"
