@@ -165,7 +165,7 @@ def mixed_workload(
         step = 0
         while time.monotonic() < deadline:
             step += 1
-            action = rng.choice(["save_many", "resave", "list", "get", "transition"])
+            action = rng.choice(["save_many", "resave", "list", "get", "transition", "audit"])
             report.calls[action] += 1
             try:
                 _mixed_step(
@@ -234,6 +234,18 @@ def _mixed_step(
         token_id = rng.choice(sorted(own))
         if repo.get(token_id) != own[token_id]:
             raise AssertionError(f"token {token_id} differs from the saved snapshot")
+    elif action == "audit":
+        impersonations = repo.audit.impersonations(user_id=own_user, limit=200)
+        if len(impersonations.items) != min(len(own), 200):
+            raise AssertionError(
+                f"audit listed {len(impersonations.items)} impersonations, saved {len(own)}"
+            )
+        if own:
+            token_id = rng.choice(sorted(own))
+            timeline = repo.audit.timeline(token_id)
+            if not timeline.items or timeline.items[0].from_status is not None:
+                raise AssertionError(f"token {token_id} has no creation event")
+        repo.audit.actor_summary(limit=10)
     elif action == "transition":
         token_id = rng.choice(list(shared_ids))
         method: Callable[[str], ActorToken] = rng.choice([repo.accept, repo.revoke])

@@ -151,6 +151,12 @@ def test_save_many_killed_midway_retry(
         session.commit()
     assert report.count(SaveOutcome.INSERTED) == len(tokens)
     assert _count(clean_engine) == len(tokens)
+    # The interrupted transaction left no events behind, and the retry wrote one per token.
+    with clean_engine.connect() as connection:
+        events = connection.execute(
+            text("SELECT count(*), count(DISTINCT token_id) FROM actor_token_events")
+        ).one()
+    assert tuple(events) == (len(tokens), len(tokens))
     with Session(clean_engine) as session:
         repo = ActorTokenRepository(session)
         assert repo.get_one(blocker.id) == blocker

@@ -135,6 +135,11 @@ def test_import_killed_connection_retry(clean_engine: Engine, tmp_path: Path) ->
     assert report.unchanged == committed
     assert report.rejected == 0
     assert _count(clean_engine) == count
+    with clean_engine.connect() as connection:
+        events = connection.execute(
+            text("SELECT count(*), count(DISTINCT token_id) FROM actor_token_events")
+        ).one()
+    assert tuple(events) == (count, count)
 
 
 # --- a process killed in the middle of an import --------------------------------------------

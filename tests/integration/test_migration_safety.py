@@ -124,6 +124,32 @@ def _core_rows(engine: Engine, schema: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in rows]
 
 
+def _check_events(engine: Engine, schema: str, after: str) -> None:
+    """Check the event history of the walk's tokens, at revisions that have one.
+
+    Each token has one creation event and, once accepted or revoked, one transition event,
+    whether the trigger wrote them or an upgrade backfilled them.
+    """
+    with engine.connect() as connection:
+        table = connection.execute(
+            text("SELECT to_regclass(:name)"), {"name": f'"{schema}".actor_token_events'}
+        ).scalar()
+        if table is None:
+            return
+        rows = connection.execute(
+            text(
+                "SELECT token_id, count(*) FILTER (WHERE from_status IS NULL), "
+                "count(*) FILTER (WHERE from_status IS NOT NULL) "
+                f'FROM "{schema}".actor_token_events GROUP BY token_id'
+            )
+        )
+        counts = {token_id: (creations, changes) for token_id, creations, changes in rows}
+    expected = {
+        token.id: (1, 0 if token.status is TokenStatus.PENDING else 1) for token in WALK_TOKENS
+    }
+    assert counts == expected, f"events after {after}"
+
+
 def _expected_rows() -> list[tuple[Any, ...]]:
     return [
         (
@@ -161,10 +187,13 @@ def test_revision_walk_keeps_data(admin_url: sqlalchemy.URL, schema: str) -> Non
             for previous, revision in itertools.pairwise(revisions):
                 step("upgrade", revision)
                 assert _core_rows(engine, schema) == _expected_rows(), f"after up to {revision}"
+                _check_events(engine, schema, f"up to {revision}")
                 step("downgrade", previous)
                 assert _core_rows(engine, schema) == _expected_rows(), f"after down to {previous}"
+                _check_events(engine, schema, f"down to {previous}")
                 step("upgrade", revision)
                 assert _core_rows(engine, schema) == _expected_rows(), f"after up to {revision}"
+                _check_events(engine, schema, f"up again to {revision}")
 
             with Session(engine) as session:
                 repo = ActorTokenRepository(session, schema=schema)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from actortoken_store.model import ActorToken, TokenStatus
@@ -127,6 +127,21 @@ def _stored(engine: Engine) -> dict[str, ActorToken]:
         return {token_id: repo.get_one(token_id) for token_id in ids}
 
 
+def _events(engine: Engine) -> dict[str, list[tuple[str | None, str]]]:
+    """Return each token's events as (from_status, to_status), in the order recorded."""
+    events: dict[str, list[tuple[str | None, str]]] = {}
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT token_id, from_status::text, to_status::text "
+                "FROM actor_token_events ORDER BY id"
+            )
+        )
+        for token_id, from_status, to_status in rows:
+            events.setdefault(token_id, []).append((from_status, to_status))
+    return events
+
+
 def _no_unexpected(reports: Sequence[WorkerReport]) -> None:
     problems = [problem for report in reports for problem in report.unexpected]
     assert not problems, "\n".join(problems[:3])
@@ -154,6 +169,11 @@ def test_transition_race_one_winner(worker_engine: Engine, database_url: sqlalch
     stored = _stored(worker_engine)
     for token_id, statuses in winners.items():
         assert stored[token_id].status.value == statuses[0]
+
+    # The trigger wrote one creation event and exactly one transition event per token.
+    events = _events(worker_engine)
+    for token_id, statuses in winners.items():
+        assert events[token_id] == [(None, "pending"), ("pending", statuses[0])], token_id
 
 
 # --- save race --------------------------------------------------------------------------
@@ -234,6 +254,13 @@ def test_save_race_monotonic_winner(worker_engine: Engine, database_url: sqlalch
 
     _no_unexpected(reports)
     assert _stored(worker_engine) == expected
+    events = _events(worker_engine)
+    for token_id, final in expected.items():
+        history = events[token_id]
+        assert history[0][0] is None, token_id
+        assert all(from_status is not None for from_status, _ in history[1:]), token_id
+        assert len(history) <= 2, token_id
+        assert history[-1][1] == final.status.value, token_id
     outcomes: Counter[str] = Counter()
     for report in reports:
         outcomes.update(report.outcomes)
@@ -312,6 +339,15 @@ def _mixed(
     won = [token_id for report in reports for token_id, _ in report.won]
     assert len(won) == len(set(won))
     assert terminal == len(won)
+
+    # Re-saving a pending token changes no status, so it writes no event.
+    events = _events(worker_engine)
+    pairs = [pair for history in events.values() for pair in history]
+    creations = sum(1 for from_status, _ in pairs if from_status is None)
+    transitions = len(pairs) - creations
+    assert creations == total
+    assert transitions == len(won)
+    assert sum(report.calls["audit"] for report in reports) > 0
 
     outcomes: Counter[str] = Counter()
     for report in reports:
