@@ -22,7 +22,7 @@ from actortoken_store.audit.context import (
     SettingsTracker,
     clear_settings,
 )
-from actortoken_store.calls import Call
+from actortoken_store.calls import Call, Pipeline
 from actortoken_store.clerk_models import TokenInput
 from actortoken_store.config import validate_schema_name
 from actortoken_store.dberrors import translate_database_errors
@@ -253,25 +253,43 @@ class AsyncActorTokenRepository:
                 return value
 
     async def _execute(self, step: Step) -> Any:
-        if not isinstance(step, Call):
+        if not isinstance(step, Call | Pipeline):
             return await self.session.execute(step, execution_options=self._options)
         connection = await self.session.connection()
         observed = connection.sync_connection is None or driver.is_observed(
             connection.sync_connection
         )
-        if not self._calls_on_driver or observed:
-            result = await self.session.execute(
-                step.statement, dict(step.parameters), execution_options=self._options
+        on_driver = self._calls_on_driver and not observed
+        if isinstance(step, Pipeline):
+            if not on_driver:
+                return [await self._execute_with_sqlalchemy(call) for call in step.calls]
+            raw = await connection.get_raw_connection()
+            compiled = (
+                (driver.compile_call(call.statement, self.schema, connection.dialect), call)
+                for call in step.calls
             )
-            return driver.rows_from_result(result)
-        compiled = driver.compile_call(step.statement, self.schema, connection.dialect)
+            try:
+                return await driver.run_pipeline_async(raw.driver_connection, compiled)
+            except psycopg.Error as error:
+                if driver.is_lost(raw.driver_connection):
+                    await connection.invalidate(error)
+                raise
+        if not on_driver:
+            return await self._execute_with_sqlalchemy(step)
+        compiled_call = driver.compile_call(step.statement, self.schema, connection.dialect)
         raw = await connection.get_raw_connection()
         try:
-            return await driver.run_async(raw.driver_connection, compiled, step)
+            return await driver.run_async(raw.driver_connection, compiled_call, step)
         except psycopg.Error as error:
             if driver.is_lost(raw.driver_connection):
                 await connection.invalidate(error)
             raise
+
+    async def _execute_with_sqlalchemy(self, call: Call) -> Any:
+        result = await self.session.execute(
+            call.statement, dict(call.parameters), execution_options=self._options
+        )
+        return driver.rows_from_result(result)
 
 
 def _cleared() -> Operation[None]:

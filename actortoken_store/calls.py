@@ -10,13 +10,13 @@ statement itself, as the bench measures.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from sqlalchemy import Executable
 
-__all__ = ["Call", "Rows"]
+__all__ = ["Call", "Pipeline", "Rows"]
 
 Rows: TypeAlias = list[dict[str, Any]]
 """The rows of a `Call`, each a dict keyed by result column name; empty for no rows."""
@@ -33,3 +33,17 @@ class Call:
 
     statement: Executable
     parameters: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """Calls whose rows the operation needs only after the last one has run.
+
+    The runners answer with one `Rows` per call, in order. They may send a call before the
+    rows of the previous ones arrive (psycopg's pipeline mode), so building the parameters
+    of the next call overlaps with the server running the previous ones. ``calls`` is
+    iterated once, lazily, which is what lets an operation build each call's parameters
+    only when the runner asks for it.
+    """
+
+    calls: Iterable[Call]

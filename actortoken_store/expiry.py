@@ -14,6 +14,8 @@ import logging
 import math
 from datetime import datetime
 
+import orjson
+
 from actortoken_store.errors import InvalidArgumentError
 from actortoken_store.model import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, ActorToken
 
@@ -83,7 +85,12 @@ def _expiry_problem(ticket: str) -> int | str:
     encoded = parts[1]
     try:
         raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        payload = json.loads(raw)
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            # orjson rejects what json reads (NaN, integers beyond 64 bits), and the checks
+            # below report those precisely.
+            payload = json.loads(raw)
     except (binascii.Error, ValueError):
         return "the payload is not base64url-encoded JSON"
     if not isinstance(payload, dict):

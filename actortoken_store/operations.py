@@ -1,9 +1,10 @@
 """Repository operations written once for both the sync and the async repository.
 
 Each operation is a generator: it yields a step, receives the step's result, and finally
-returns the operation's value. A step is either a `Call` (a fixed statement and its
-parameter values) or any other SQLAlchemy statement. The runners execute a `Call` on the
-session's psycopg connection and send back `Rows`. They pass any other statement to
+returns the operation's value. A step is a `Call` (a fixed statement and its parameter
+values), a `Pipeline` of calls, or any other SQLAlchemy statement. The runners execute a
+`Call` on the session's psycopg connection and send back `Rows`, and a `Pipeline` the same
+way, sending back one `Rows` per call. They pass any other statement to
 ``Session.execute`` (or ``await AsyncSession.execute``) and send back its buffered
 `Result`. The code here never does I/O, so every rule exists once for sync and async.
 """
@@ -18,7 +19,7 @@ from typing import Any, Final, TypeVar
 from sqlalchemy import Executable
 
 from actortoken_store import statements
-from actortoken_store.calls import Call, Rows
+from actortoken_store.calls import Call, Pipeline, Rows
 from actortoken_store.clerk_models import TokenInput, to_actor_token
 from actortoken_store.errors import (
     InvalidArgumentError,
@@ -53,9 +54,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Step = Call | Executable
-"""What an operation yields. The runner sends back `Rows` for a `Call` and a
-`sqlalchemy.Result` for any other statement."""
+Step = Call | Pipeline | Executable
+"""What an operation yields. The runner sends back `Rows` for a `Call`, a list of `Rows`
+for a `Pipeline`, and a `sqlalchemy.Result` for any other statement."""
 
 Operation = Generator[Step, Any, T]
 """A generator that yields steps, receives their results and returns a ``T``."""
@@ -110,8 +111,8 @@ def save_many(
     Snapshots are grouped into rounds in which every id appears once (PostgreSQL's ON
     CONFLICT cannot touch a row twice in one statement); a later snapshot of the same id
     goes to a later round, so the rule sees them in input order. Each round is sorted by
-    id and sent in batches of ``batch_size`` rows, one statement each, and the report
-    lists outcomes in input order.
+    id and sent in batches of ``batch_size`` rows, one statement each, without waiting
+    between them; the report lists outcomes in input order.
 
     The sort fixes the order in which the upserts lock rows. Two transactions that save
     overlapping ids in different input orders then wait for each other instead of
@@ -141,11 +142,15 @@ def save_many(
 
     for positions_in_round in _rounds(ordered):
         round_positions = sorted(positions_in_round, key=lambda position: ordered[position].id)
-        for start in range(0, len(round_positions), batch_size):
-            positions = round_positions[start : start + batch_size]
-            batch = [ordered[position] for position in positions]
-            batch_outcomes = yield from _save_batch(batch, secrets, audit)
-            for position, outcome in zip(positions, batch_outcomes, strict=True):
+        batches = [
+            round_positions[start : start + batch_size]
+            for start in range(0, len(round_positions), batch_size)
+        ]
+        round_outcomes = yield from _save_round(
+            [[ordered[position] for position in batch] for batch in batches], secrets, audit
+        )
+        for batch, batch_outcomes in zip(batches, round_outcomes, strict=True):
+            for position, outcome in zip(batch, batch_outcomes, strict=True):
                 outcomes[position] = outcome
 
     return SaveReport(
@@ -170,26 +175,39 @@ def _rounds(tokens: Sequence[ActorToken]) -> list[list[int]]:
     return rounds
 
 
-def _save_batch(
-    batch: Sequence[ActorToken], secrets: SecretsPolicy, audit: Mapping[str, str]
-) -> Operation[list[SaveOutcome]]:
-    rows = [to_row(token, secrets) for token in batch]
-    result: Rows = yield statements.upsert_tokens(rows, audit)
-    applied = {row["id"]: row["inserted"] for row in result}
+def _save_round(
+    batches: list[list[ActorToken]], secrets: SecretsPolicy, audit: Mapping[str, str]
+) -> Operation[list[list[SaveOutcome]]]:
+    """Store batches whose ids are all distinct, then classify the snapshots not applied.
 
-    missing = [token.id for token in batch if token.id not in applied]
+    The upserts go out as one `Pipeline`: no batch touches another's rows, so the order in
+    which their rows come back does not matter, and each batch's rows are built (to_row,
+    JSON) while the server stores the previous one. One SELECT then reads the stored
+    state of every snapshot the round did not apply.
+    """
+    calls = (
+        statements.upsert_tokens([to_row(token, secrets) for token in batch], audit)
+        for batch in batches
+    )
+    results: list[Rows] = yield Pipeline(calls)
+    applied = {row["id"]: row["inserted"] for rows in results for row in rows}
+
+    missing = [token.id for batch in batches for token in batch if token.id not in applied]
     stored: dict[str, dict[str, Any]] = {}
     if missing:
         states: Rows = yield statements.select_states(missing)
         stored = {row["id"]: row for row in states}
 
     outcomes = []
-    for token in batch:
-        if token.id in applied:
-            inserted = applied[token.id]
-            outcomes.append(SaveOutcome.INSERTED if inserted else SaveOutcome.UPDATED)
-        else:
-            outcomes.append(_classify_unapplied(token, stored.get(token.id)))
+    for batch in batches:
+        batch_outcomes = []
+        for token in batch:
+            if token.id in applied:
+                inserted = applied[token.id]
+                batch_outcomes.append(SaveOutcome.INSERTED if inserted else SaveOutcome.UPDATED)
+            else:
+                batch_outcomes.append(_classify_unapplied(token, stored.get(token.id)))
+        outcomes.append(batch_outcomes)
     return outcomes
 
 

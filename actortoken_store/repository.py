@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from actortoken_store import cache, driver, maintenance, operations
@@ -18,7 +19,7 @@ from actortoken_store.audit.context import (
     SettingsTracker,
     clear_settings,
 )
-from actortoken_store.calls import Call
+from actortoken_store.calls import Call, Pipeline
 from actortoken_store.clerk_models import TokenInput
 from actortoken_store.config import validate_schema_name
 from actortoken_store.dberrors import translate_database_errors
@@ -325,24 +326,39 @@ class ActorTokenRepository:
                 return value
 
     def _execute(self, step: Step) -> Any:
-        if not isinstance(step, Call):
+        if not isinstance(step, Call | Pipeline):
             return self.session.execute(step, execution_options=self._options)
         # The session's connection carries the caller's transaction; the driver
         # connection under it is where that transaction lives.
         connection = self.session.connection()
-        if not self._calls_on_driver or driver.is_observed(connection):
-            result = self.session.execute(
-                step.statement, dict(step.parameters), execution_options=self._options
+        on_driver = self._calls_on_driver and not driver.is_observed(connection)
+        if isinstance(step, Pipeline):
+            if not on_driver:
+                return [self._execute_with_sqlalchemy(call) for call in step.calls]
+            compiled = (
+                (driver.compile_call(call.statement, self.schema, connection.dialect), call)
+                for call in step.calls
             )
-            return driver.rows_from_result(result)
-        compiled = driver.compile_call(step.statement, self.schema, connection.dialect)
+            return self._on_driver(connection, lambda raw: driver.run_pipeline(raw, compiled))
+        if not on_driver:
+            return self._execute_with_sqlalchemy(step)
+        compiled_call = driver.compile_call(step.statement, self.schema, connection.dialect)
+        return self._on_driver(connection, lambda raw: driver.run(raw, compiled_call, step))
+
+    def _on_driver(self, connection: Connection, run: Callable[[Any], T]) -> T:
         driver_connection = connection.connection.driver_connection
         try:
-            return driver.run(driver_connection, compiled, step)
+            return run(driver_connection)
         except psycopg.Error as error:
             if driver.is_lost(driver_connection):
                 connection.invalidate(error)
             raise
+
+    def _execute_with_sqlalchemy(self, call: Call) -> Any:
+        result = self.session.execute(
+            call.statement, dict(call.parameters), execution_options=self._options
+        )
+        return driver.rows_from_result(result)
 
 
 def _cleared() -> Operation[None]:

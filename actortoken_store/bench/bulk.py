@@ -7,10 +7,12 @@ from its first statement to the end of its COMMIT.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from enum import Enum
 from typing import Any
 
 import psycopg
 import sqlalchemy
+from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlalchemy.orm import Session
 
@@ -22,42 +24,47 @@ from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.rows import to_row
 from actortoken_store.schema import ActorTokenRecord
 
-__all__ = ["LOADERS", "Loader", "copy_values"]
+__all__ = ["LOADERS", "Loader", "copy_columns", "copy_values"]
 
 Loader = Callable[[sqlalchemy.URL, Sequence[ActorToken], Sequence[tuple[Any, ...]]], int]
 """Load tokens into an empty table; return the elapsed nanoseconds."""
 
-_COPY = (
-    "COPY actor_tokens (id, status, user_id, actor, token, url, created_at, updated_at) FROM STDIN"
-)
+
+def copy_columns(tokens: Sequence[ActorToken]) -> list[str]:
+    """Return the columns the store writes, which the raw COPY writes too."""
+    return list(to_row(tokens[0], BENCH_SECRETS)) if tokens else []
 
 
 def copy_values(tokens: Sequence[ActorToken]) -> list[tuple[Any, ...]]:
-    """Return the column values that the raw COPY writes, prepared before timing starts."""
+    """Return the rows the store would write, as COPY values, prepared before timing starts.
+
+    The values are the store's own `to_row` output (ticket digest and expiry included), so
+    both loaders write the same bytes.
+    """
     values = []
     for row in (to_row(token, BENCH_SECRETS) for token in tokens):
-        values.append(
-            (
-                row["id"],
-                row["status"].value,
-                row["user_id"],
-                Jsonb(row["actor"]),
-                row["token"],
-                row["url"],
-                row["created_at"],
-                row["updated_at"],
-            )
-        )
+        values.append(tuple(_copy_value(value) for value in row.values()))
     return values
+
+
+def _copy_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return Jsonb(value)
+    return value
 
 
 def load_raw_copy(
     url: sqlalchemy.URL, tokens: Sequence[ActorToken], values: Sequence[tuple[Any, ...]]
 ) -> int:
     """COPY prepared column values through a bare psycopg connection."""
+    statement = sql.SQL("COPY actor_tokens ({}) FROM STDIN").format(
+        sql.SQL(", ").join(map(sql.Identifier, copy_columns(tokens)))
+    )
     with psycopg.connect(url.set(drivername="postgresql").render_as_string(False)) as connection:
         started = stopwatch_ns()
-        with connection.cursor() as cursor, cursor.copy(_COPY) as copy:
+        with connection.cursor() as cursor, cursor.copy(statement) as copy:
             for row in values:
                 copy.write_row(row)
         connection.commit()

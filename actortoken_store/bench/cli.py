@@ -6,6 +6,7 @@ import argparse
 import logging
 import platform
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import psycopg
 import sqlalchemy
 
 import actortoken_store
-from actortoken_store.bench import bulk, latency
+from actortoken_store.bench import audit, bulk, imports, latency
 from actortoken_store.bench.database import (
     bench_database,
     empty_tables,
@@ -39,9 +40,17 @@ class Sizes:
     samples: int = 2_000
     import_rows: int = 100_000
     import_rows_large: int = 1_000_000
+    audit_repeats: int = 20
 
 
-QUICK = Sizes(bulk_rows=2_000, repeats=1, samples=100, import_rows=2_000, import_rows_large=5_000)
+QUICK = Sizes(
+    bulk_rows=2_000,
+    repeats=1,
+    samples=100,
+    import_rows=2_000,
+    import_rows_large=5_000,
+    audit_repeats=2,
+)
 """Sizes of ``--quick``: a smoke run of every section in seconds, numbers not meaningful."""
 
 
@@ -136,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.versions = _versions(url)
         population = run_bulk(url, sizes, results)
         run_latency(url, population, sizes, results)
+        with tempfile.TemporaryDirectory(prefix="actortoken-bench-") as folder:
+            large = run_imports(url, Path(folder), sizes, results)
+        run_audit(url, large, sizes, results)
 
     results.print_table(sys.stdout)
     if args.json is not None:
@@ -226,6 +238,77 @@ def run_latency(
                 "p50 <= 1.50x",
             )
         )
+
+
+def run_imports(
+    url: sqlalchemy.URL, folder: Path, sizes: Sizes, results: Results
+) -> SyntheticTokens:
+    """Import a small and a large JSON Lines file, each into an empty table.
+
+    The small import gives the rate; the two peak memories show whether memory grows
+    with the input. The large import's tokens stay for the audit section.
+    """
+    runs = {}
+    populations = {}
+    for label, count, seed in (
+        ("small", sizes.import_rows, 11),
+        ("large", sizes.import_rows_large, 12),
+    ):
+        population = SyntheticTokens(
+            count=count, users=max(1, count // 50), actors=50, seed=seed, settled=True
+        )
+        populations[label] = population
+        path = folder / f"{label}.jsonl"
+        imports.write_jsonl(population, path)
+        empty_tables(libpq_url(url))
+        runs[label] = imports.run_import(url, path)
+        path.unlink()
+        logger.info("import %s: %s", label, runs[label])
+
+    small, large = runs["small"], runs["large"]
+    copy = results.values["copy_rows_per_s"]
+    results.set("import_rows_per_s", small.rows_per_s)
+    results.set("import_peak_rss_mb_100k", small.peak_rss_mb)
+    results.set("import_peak_rss_mb_1m", large.peak_rss_mb)
+    results.row_counts["import_small"] = small.records
+    results.row_counts["import_large"] = large.records
+    results.rows.append(
+        Row(
+            f"import rows/s ({small.records:,} lines)",
+            f"{small.rows_per_s:,.0f}",
+            "" if copy is None else f"COPY {copy:,.0f}",
+            "" if copy is None else f"{small.rows_per_s / copy:.2f}x",
+            ">= 0.60x",
+        )
+    )
+    results.rows.append(
+        Row(
+            f"import peak RSS MB ({small.records:,} / {large.records:,} lines)",
+            f"{small.peak_rss_mb:,.1f} / {large.peak_rss_mb:,.1f}",
+            "",
+            f"+{large.peak_rss_mb - small.peak_rss_mb:,.1f} MB",
+            "<= +50 MB",
+        )
+    )
+    return populations["large"]
+
+
+def run_audit(
+    url: sqlalchemy.URL, population: SyntheticTokens, sizes: Sizes, results: Results
+) -> None:
+    """Time the audit queries on the large import's tokens and events."""
+    timings = audit.measure_audit(url, population, sizes.audit_repeats)
+    if timings is None:
+        results.rows.append(Row("audit queries", "not measured: no audit queries here"))
+        return
+    results.set("actor_summary_30d_ms", timings[audit.SUMMARY])
+    results.row_counts["audit_tokens"] = population.count
+    for name, milliseconds in timings.items():
+        if name == audit.SUMMARY:
+            label, target = "actor summary, one actor, 30 days, ms", "< 50 ms"
+        else:
+            label, target = f"audit {name} first page ms", "< 10 ms"
+        results.rows.append(Row(label, f"{milliseconds:,.1f}", target=target))
 
 
 def _versions(url: sqlalchemy.URL) -> dict[str, str]:

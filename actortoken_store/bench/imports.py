@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -48,20 +47,13 @@ def run_import(url: sqlalchemy.URL, path: Path) -> ImportRun:
         url.render_as_string(hide_password=False),
         str(path),
     ]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert child.stdout is not None and child.stderr is not None
-    output = child.stdout.read()
-    errors = child.stderr.read()
-    # wait4 reaps the child and returns its own resource usage, not that of all children.
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
+    child = subprocess.run(command, capture_output=True, check=False)
     if child.returncode != 0:
         raise RuntimeError(
             f"the import probe failed with exit status {child.returncode}: "
-            f"{errors.decode(errors='replace').strip()}"
+            f"{child.stderr.decode(errors='replace').strip()}"
         )
-    result = json.loads(output)
+    result = json.loads(child.stdout)
     if result["rejected"]:
         raise RuntimeError(f"the import probe rejected {result['rejected']} synthetic records")
-    # Linux reports ru_maxrss in kilobytes.
-    return ImportRun(result["records"], result["seconds"], usage.ru_maxrss / 1024)
+    return ImportRun(result["records"], result["seconds"], result["peak_rss_mb"])

@@ -42,13 +42,16 @@ class SyntheticTokens:
 
     Token ``i`` is created at an even spacing over the year before `NOW_MS`, so the
     newest tokens have the highest indexes, and a 30-day window contains about 30/365 of
-    them. Every token is pending, as Clerk returns a newly created one.
+    them. Every token is pending, as Clerk returns a newly created one, unless ``settled``.
     """
 
     count: int
     users: int
     actors: int
     seed: int = 2024
+    settled: bool = False
+    """Make two tokens in five terminal (accepted or revoked an hour after creation), as a
+    history holds them; otherwise every token is pending."""
 
     def _rng(self, salt: str) -> random.Random:
         return random.Random(f"{self.seed}:{salt}")
@@ -77,16 +80,20 @@ class SyntheticTokens:
             actor: dict[str, Any] = {"sub": actors[index % self.actors]}
             if index % 3 == 0:
                 actor["reason"] = f"support ticket #{index}"
+            status, updated_at = TokenStatus.PENDING, created_at
+            if self.settled and index % 5 < 2:
+                status = (TokenStatus.ACCEPTED, TokenStatus.REVOKED)[index % 5]
+                updated_at = created_at + TICKET_LIFETIME_S * 1000
             yield {
                 "object": "actor_token",
                 "id": token_id,
-                "status": TokenStatus.PENDING.value,
+                "status": status.value,
                 "user_id": users[rng.randrange(self.users)],
                 "actor": actor,
                 "token": ticket,
                 "url": _URL_PREFIX + ticket,
                 "created_at": created_at,
-                "updated_at": created_at,
+                "updated_at": updated_at,
             }
 
     def tokens(self) -> list[ActorToken]:
