@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from actortoken_store import operations
-from actortoken_store.calls import Call
+from actortoken_store.calls import Call, Pipeline
 from actortoken_store.model import ActorToken, TokenStatus
 from actortoken_store.results import SaveOutcome
 from actortoken_store.secrets import SecretsMode, SecretsPolicy
@@ -41,12 +41,19 @@ def _drive(tokens: Sequence[ActorToken], batch_size: int) -> tuple[list[list[str
         tokens, secrets=SecretsPolicy(SecretsMode.PLAINTEXT), batch_size=batch_size
     )
     sent: list[list[str]] = []
+
+    def answer(call: Any) -> list[dict[str, Any]]:
+        ids = _statement_ids(call)
+        sent.append(ids)
+        return [{"id": token_id, "inserted": True} for token_id in ids]
+
     step = next(operation)
     try:
         while True:
-            ids = _statement_ids(step)
-            sent.append(ids)
-            step = operation.send([{"id": token_id, "inserted": True} for token_id in ids])
+            if isinstance(step, Pipeline):
+                step = operation.send([answer(call) for call in step.calls])
+            else:
+                step = operation.send(answer(step))
     except StopIteration as stop:
         return sent, stop.value
 
