@@ -94,9 +94,14 @@ def test_parity_method(name: str) -> None:
     assert _parameters(async_function) == _parameters(sync_function)
     sync_return = inspect.signature(sync_function).return_annotation
     async_return = inspect.signature(async_function).return_annotation
-    if _kind(sync_function) == "context manager":
-        # An async context manager's generator yields through AsyncIterator.
-        async_return = async_return.replace("AsyncIterator[", "Iterator[", 1)
+    if _kind(sync_function) in {"context manager", "generator"}:
+        # An async generator, and the one behind an async context manager, is annotated
+        # with the async twin of its sync counterpart's type.
+        for async_name, sync_name in (
+            ("AsyncIterator[", "Iterator["),
+            ("AsyncIterable[", "Iterable["),
+        ):
+            async_return = async_return.replace(async_name, sync_name, 1)
     assert async_return == sync_return
     if name in SYNC_IN_BOTH:
         assert _kind(async_function) == _kind(sync_function) == "plain"
