@@ -115,13 +115,15 @@ async def issue_ticket(
 ) -> IssuedTicket:
     actor = {"sub": admin, "reason": body.reason}
     try:
-        token = await issue_async(
-            clerk,
-            repository,
-            user_id,
-            actor,
-            expires_in_seconds=body.expires_in_seconds,
-        )
+        # The audit event of the new token records who issued it and why.
+        async with repository.audit_context(operator=admin, reason=body.reason):
+            token = await issue_async(
+                clerk,
+                repository,
+                user_id,
+                actor,
+                expires_in_seconds=body.expires_in_seconds,
+            )
     except (InvalidArgumentError, InvalidActorTokenError) as error:
         raise HTTPException(status_code=422, detail=str(error)) from error
     except ClerkRequestError as error:

@@ -335,6 +335,14 @@ def test_revoke_records(bridge: BridgeDriver, any_repo: RepoDriver, fake_clerk: 
     assert revoked.url is None
     assert dict(revoked.actor) == ACTOR
     assert any_repo.get(issued.id) == revoked
+    events = any_repo.execute(
+        "SELECT from_status, to_status FROM actor_token_events WHERE token_id = :id ORDER BY id",
+        {"id": issued.id},
+    )
+    assert [(event.from_status, event.to_status) for event in events] == [
+        (None, "pending"),
+        ("pending", "revoked"),
+    ]
 
 
 def test_revoke_not_pending(

@@ -78,6 +78,13 @@ def test_example_issue_then_list(
     assert page["items"][0]["actor"] == {"sub": ADMIN, "reason": "billing question"}
     assert at_clerk["token"] not in listed.text
     assert _stored_count(clean_engine) == 1
+    with clean_engine.connect() as connection:
+        [event] = connection.execute(
+            text("SELECT source, context FROM actor_token_events WHERE token_id = :id"),
+            {"id": body["id"]},
+        ).all()
+    assert event.source == "repository"
+    assert event.context == {"operator": ADMIN, "reason": "billing question"}
 
 
 def test_example_list_pages(client: TestClient) -> None:
