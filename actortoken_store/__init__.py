@@ -29,6 +29,7 @@ from actortoken_store.errors import (
     TicketDecryptionError,
     TokenConflictError,
     TokenNotFoundError,
+    TransientDatabaseError,
 )
 from actortoken_store.maintenance import KeyRotation
 from actortoken_store.model import ActorToken, ObjectType, TokenStatus
@@ -71,6 +72,7 @@ __all__ = [
     "TokenEvent",
     "TokenNotFoundError",
     "TokenStatus",
+    "TransientDatabaseError",
 ]
 
 __version__ = "0.1.0"

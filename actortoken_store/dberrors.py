@@ -18,6 +18,7 @@ from actortoken_store.errors import (
     ConnectionLostError,
     DatabaseError,
     SchemaNotReadyError,
+    TransientDatabaseError,
 )
 
 __all__ = ["translate_database_errors", "translate_driver_error", "translate_error"]
@@ -30,6 +31,14 @@ _CONNECTION_STATES: Final = frozenset(
         "57P01",  # admin_shutdown: pg_terminate_backend or a server stop
         "57P02",  # crash_shutdown
         "57P03",  # cannot_connect_now: the server is starting or stopping
+    }
+)
+_TRANSIENT_STATES: Final = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "55P03",  # lock_not_available: lock_timeout expired
+        "57014",  # query_canceled: statement_timeout expired, or a cancel request
     }
 )
 _MISSING_OBJECT_STATES: Final = frozenset({"42P01", "42704", "3F000"})
@@ -62,6 +71,12 @@ def _classify(sqlstate: str | None, detail: str, lost: bool) -> ActorTokenStoreE
         return ConnectionLostError(
             f"database connection lost: {detail}; nothing of the interrupted transaction "
             "was committed, so the call can be retried",
+            sqlstate=sqlstate,
+        )
+    if sqlstate in _TRANSIENT_STATES:
+        return TransientDatabaseError(
+            f"database error: {detail}; the transaction was aborted, so roll it back and "
+            "retry the call",
             sqlstate=sqlstate,
         )
     if sqlstate in _MISSING_OBJECT_STATES:

@@ -24,6 +24,7 @@ __all__ = [
     "TicketDecryptionError",
     "TokenConflictError",
     "TokenNotFoundError",
+    "TransientDatabaseError",
 ]
 
 
@@ -155,7 +156,11 @@ class DatabaseError(ActorTokenStoreError):
 
     Attributes:
         sqlstate: the five-character SQLSTATE code, when the server sent one.
+        retryable: whether the same call may succeed on a new transaction. True only for
+            `ConnectionLostError` and `TransientDatabaseError`.
     """
+
+    retryable: bool = False
 
     def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
         self.sqlstate = sqlstate
@@ -167,6 +172,18 @@ class ConnectionLostError(DatabaseError):
 
     Nothing of the interrupted transaction was committed, so the same write can be
     retried on a new transaction.
+    """
+
+    retryable = True
+
+
+class TransientDatabaseError(DatabaseError):
+    """The statement failed because of other transactions or a timeout, not its input.
+
+    PostgreSQL aborted it with a deadlock (SQLSTATE 40P01), a serialization failure
+    (40001), a lock timeout (55P03, from ``lock_timeout``) or a statement timeout (57014,
+    from ``statement_timeout``). The transaction cannot go on: roll it back, then retry the
+    same writes on a new one.
     """
 
     retryable = True

@@ -27,7 +27,7 @@ from actortoken_store import migrate
 from actortoken_store.aio import AsyncActorTokenRepository
 from actortoken_store.config import create_async_engine, create_engine
 from actortoken_store.embedded import start_embedded, stop_embedded
-from actortoken_store.errors import ConnectionLostError, DatabaseError
+from actortoken_store.errors import ConnectionLostError, DatabaseError, TransientDatabaseError
 from actortoken_store.model import ActorToken, TokenStatus
 from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.results import SaveOutcome
@@ -175,7 +175,7 @@ def test_transition_lock_timeout_typed(clean_engine: Engine, database_url: sqlal
         with Session(clean_engine) as holder:
             ActorTokenRepository(holder).revoke(token.id)
             started = time.monotonic()
-            with Session(impatient) as session, pytest.raises(DatabaseError) as caught:
+            with Session(impatient) as session, pytest.raises(TransientDatabaseError) as caught:
                 ActorTokenRepository(session).accept(token.id)
             elapsed = time.monotonic() - started
             holder.rollback()
@@ -183,7 +183,73 @@ def test_transition_lock_timeout_typed(clean_engine: Engine, database_url: sqlal
         impatient.dispose()
 
     assert caught.value.sqlstate == "55P03"
+    assert caught.value.retryable
     assert elapsed < 5
+
+
+@pytest.mark.parametrize(
+    ("option", "sqlstate"), [("lock_timeout", "55P03"), ("statement_timeout", "57014")]
+)
+def test_save_many_timeout_typed(
+    clean_engine: Engine, database_url: sqlalchemy.URL, option: str, sqlstate: str
+) -> None:
+    tokens = _tokens(50)
+    impatient = create_engine(
+        database_url, poolclass=NullPool, connect_args={"options": f"-c {option}=300"}
+    )
+    try:
+        with Session(clean_engine) as holder:
+            ActorTokenRepository(holder).save(tokens[25])
+            with Session(impatient) as session, pytest.raises(TransientDatabaseError) as caught:
+                ActorTokenRepository(session).save_many(tokens)
+            holder.rollback()
+    finally:
+        impatient.dispose()
+
+    assert caught.value.sqlstate == sqlstate
+    assert "retry" in str(caught.value)
+    assert _count(clean_engine) == 0
+
+
+def test_transition_deadlock_typed(clean_engine: Engine) -> None:
+    # Two sessions each hold one token and then request the other's: PostgreSQL aborts one
+    # of them after deadlock_timeout (1 s by default) with deadlock_detected.
+    first, second = _tokens(2)
+    with Session(clean_engine) as session:
+        ActorTokenRepository(session).save_many([first, second])
+        session.commit()
+
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def cross(own: ActorToken, other: ActorToken) -> None:
+        with Session(clean_engine) as session:
+            repo = ActorTokenRepository(session)
+            try:
+                repo.accept(own.id)
+                barrier.wait(WAIT_S)
+                repo.revoke(other.id)
+                session.commit()
+            except BaseException as error:
+                errors.append(error)
+                session.rollback()
+
+    workers = [
+        threading.Thread(target=cross, args=(first, second)),
+        threading.Thread(target=cross, args=(second, first)),
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(WAIT_S)
+
+    # PostgreSQL aborts one of the two. Its accept is rolled back with it, so the other
+    # session's revoke of that token then succeeds.
+    deadlocks = [error for error in errors if isinstance(error, TransientDatabaseError)]
+    assert len(deadlocks) == 1, errors
+    assert deadlocks[0].sqlstate == "40P01"
+    assert deadlocks[0].retryable
+    assert len(errors) == 1, errors
 
 
 def test_unanswered_connect_times_out() -> None:
