@@ -107,3 +107,20 @@ def test_unstorable_filter_rejected(clean_engine: Engine, value: str) -> None:
         ):
             with pytest.raises(InvalidArgumentError):
                 call()
+
+
+@pytest.mark.parametrize("value", METACHARACTERS)
+def test_audit_metacharacter_filters_exact(
+    clean_engine: Engine, stored: dict[str, ActorToken], value: str
+) -> None:
+    with Session(clean_engine) as session:
+        audit = ActorTokenRepository(session).audit
+        by_actor = audit.impersonations(actor_sub=value, limit=100)
+        by_user = audit.impersonations(user_id=value, limit=100)
+        timeline = audit.timeline(f"act_{value}")
+        summary = audit.actor_summary(actor_sub=value, limit=100)
+
+    assert [item.token_id for item in by_actor.items] == [f"act_{value}"]
+    assert [item.token_id for item in by_user.items] == [f"act_{value}"]
+    assert [event.token_id for event in timeline.items] == [f"act_{value}"]
+    assert [row.actor_sub for row in summary.items] == [value]

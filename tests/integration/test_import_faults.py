@@ -320,7 +320,8 @@ def test_cli_metacharacter_arguments(
     source = tmp_path / "odd.jsonl"
     with source.open("w", encoding="utf-8") as output:
         for index, value in enumerate(CLI_VALUES):
-            output.write(json.dumps(_record(index, id=f"act_{value}", user_id=value)) + "\n")
+            record = _record(index, id=f"act_{value}", user_id=value, actor={"sub": value})
+            output.write(json.dumps(record) + "\n")
         output.write(json.dumps(_record(99, id="act_plain", user_id="user_1")) + "\n")
     url = database_url.render_as_string(hide_password=False)
 
@@ -334,6 +335,12 @@ def test_cli_metacharacter_arguments(
 
         assert cli_main(["--database-url", url, "show", f"act_{value}"]) == 0
         assert f"act_{value}" in capsys.readouterr().out
+
+        for query in ("actor", "user"):
+            arguments = ["--database-url", url, "audit", query, value, "--format", "json"]
+            assert cli_main(arguments) == 0
+            lines = capsys.readouterr().out.splitlines()
+            assert [json.loads(line)["token_id"] for line in lines] == [f"act_{value}"], query
 
     assert cli_main(["--database-url", url, "show", "act_%"]) != 0
     assert cli_main(["--database-url", url, "list", "--user", "%", "--json"]) == 0
