@@ -57,7 +57,8 @@ CANNOT_REVOKE_CODES: Final = frozenset(
     {"actor_token_cannot_be_revoked_code", "actor_token_cannot_be_revoked"}
 )
 """Error codes of Clerk's HTTP 400 response to revoking a token that is not pending. Clerk's
-error reference lists the first, and older Clerk SDKs name the second."""
+error reference lists the first. The second, without the suffix, is accepted too, because
+some Clerk client code names the code that way."""
 
 HANDLED_FAILURES: Final = (Exception, asyncio.CancelledError, KeyboardInterrupt)
 """Exceptions that a driver throws into its flow rather than ending it. Because they
