@@ -176,6 +176,17 @@ def test_copied_ciphertext_fails(session: Session) -> None:
     assert repo.get_one("act_a").has_ticket
 
 
+def test_list_page_with_bad_row_fails(session: Session) -> None:
+    repo = ActorTokenRepository(session, secrets=encrypting())
+    repo.save_many([make_token("act_a"), make_token("act_b")])
+    session.execute(text("UPDATE actor_tokens SET ticket_key_id = 'key-9' WHERE id = 'act_b'"))
+    with pytest.raises(TicketDecryptionError) as caught:
+        repo.list_for_user("user_1")
+    assert caught.value.token_id == "act_b"
+    assert caught.value.key_id == "key-9"
+    assert repo.get_one("act_a").has_ticket
+
+
 def test_missing_key_fails(session: Session) -> None:
     ActorTokenRepository(session, secrets=encrypting(KEY_1)).save(make_token())
     reader = ActorTokenRepository(session, secrets=encrypting(KEY_2))
