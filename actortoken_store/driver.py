@@ -15,7 +15,7 @@ otherwise send the same statement through ``Session.execute``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -55,6 +55,20 @@ class CompiledCall:
     bind_processors: Mapping[str, Processor]
     result_processors: tuple[Processor | None, ...]
     """One entry per result column, in order; empty when no column needs processing."""
+    names: list[list[str]] = field(default_factory=list, compare=False, hash=False)
+    """The result column names, once a first execution has returned them: reading a
+    cursor's description builds a Column object per column on every call."""
+
+    def column_names(self, cursor: Cursor[Any] | AsyncCursor[Any]) -> list[str] | None:
+        """Return the names of the result columns; None when the statement returns no rows."""
+        if self.names:
+            return self.names[0]
+        description = cursor.description
+        if description is None:
+            return None
+        names = [column.name for column in description]
+        self.names.append(names)
+        return names
 
     def parameters(self, values: Mapping[str, Any]) -> MutableMapping[str, Any]:
         """Return the driver parameters: ``values`` plus the statement's literal binds."""
@@ -135,9 +149,9 @@ def run(connection: Any, compiled: CompiledCall, call: Call) -> Rows:
     assert isinstance(connection, Connection)
     with connection.cursor() as cursor:
         cursor.execute(compiled.sql, compiled.parameters(call.parameters))
-        if cursor.description is None:
+        names = compiled.column_names(cursor)
+        if names is None:
             return []
-        names = [column.name for column in cursor.description]
         return compiled.rows(names, cursor.fetchall())
 
 
@@ -146,9 +160,9 @@ async def run_async(connection: Any, compiled: CompiledCall, call: Call) -> Rows
     assert isinstance(connection, AsyncConnection)
     async with connection.cursor() as cursor:
         await cursor.execute(compiled.sql, compiled.parameters(call.parameters))
-        if cursor.description is None:
+        names = compiled.column_names(cursor)
+        if names is None:
             return []
-        names = [column.name for column in cursor.description]
         return compiled.rows(names, await cursor.fetchall())
 
 
@@ -209,8 +223,7 @@ def _collect(window: list[tuple[Cursor[Any], CompiledCall]]) -> list[Rows]:
     collected = []
     for cursor, compiled in window:
         records = cursor.fetchall()
-        names = [column.name for column in cursor.description or ()]
-        collected.append(compiled.rows(names, records))
+        collected.append(compiled.rows(compiled.column_names(cursor) or [], records))
         cursor.close()
     window.clear()
     return collected
@@ -219,7 +232,6 @@ def _collect(window: list[tuple[Cursor[Any], CompiledCall]]) -> list[Rows]:
 async def _collect_async(cursor: AsyncCursor[Any], compiled: CompiledCall) -> Rows:
     try:
         records = await cursor.fetchall()
-        names = [column.name for column in cursor.description or ()]
-        return compiled.rows(names, records)
+        return compiled.rows(compiled.column_names(cursor) or [], records)
     finally:
         await cursor.close()
