@@ -6,10 +6,10 @@ costs what a bare psycopg ``execute`` costs, plus SQLAlchemy's bind and result p
 of the statement's types (for example the status enum), which are applied here as
 ``Session.execute`` would apply them.
 
-This path would skip SQLAlchemy's cursor events and ``echo`` logging, which SQL logging,
-tracing (such as OpenTelemetry's SQLAlchemy instrumentation) and statement counting rely
-on. So the runners use it only when `is_observed` is false for the connection, and
-otherwise send the same statement through ``Session.execute``.
+This path would skip SQLAlchemy's execute events and ``echo`` logging, which SQL logging,
+tracing and statement counting rely on. So the runners use it only when `is_observed` is
+false for the connection, and otherwise send the same statement through
+``Session.execute``.
 """
 
 from __future__ import annotations
@@ -96,10 +96,14 @@ class CompiledCall:
 
 
 def is_observed(connection: SqlAlchemyConnection) -> bool:
-    """Tell whether cursor-execute listeners or ``echo`` watch ``connection``'s statements."""
+    """Tell whether execute listeners or ``echo`` watch ``connection``'s statements."""
     dispatch = connection.dispatch
     return bool(
-        dispatch.before_cursor_execute or dispatch.after_cursor_execute or connection.engine.echo
+        dispatch.before_cursor_execute
+        or dispatch.after_cursor_execute
+        or dispatch.before_execute
+        or dispatch.after_execute
+        or connection.engine.echo
     )
 
 

@@ -8,13 +8,13 @@ from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from actortoken_store import migrate
 from actortoken_store.aio import AsyncActorTokenRepository
-from actortoken_store.config import create_async_engine
+from actortoken_store.config import create_async_engine, create_engine
 from actortoken_store.errors import InvalidTransitionError, SchemaNotReadyError
 from actortoken_store.model import ActorToken, TokenStatus
 from actortoken_store.repository import ActorTokenRepository
@@ -218,3 +218,26 @@ def test_save_many_big_integer_claim(session: Session, fixture_tokens: list[Acto
     assert stored is not None
     assert stored.actor["big"] == 2**70
     assert stored == token
+
+
+def test_execute_listener_sees_calls(
+    database_url: sqlalchemy.URL, fixture_tokens: list[ActorToken]
+) -> None:
+    # An application's before_execute listener (logging, tracing) must see the store's
+    # statements, so Calls go through Session.execute while one is registered.
+    engine = create_engine(database_url)
+    seen: list[str] = []
+
+    def record(connection: Any, statement: Any, *args: Any) -> None:
+        seen.append(str(statement))
+
+    event.listen(engine, "before_execute", record)
+    try:
+        with Session(engine) as session:
+            repo = ActorTokenRepository(session)
+            assert repo.get(fixture_tokens[0].id) is None
+            session.rollback()
+    finally:
+        engine.dispose()
+
+    assert any("actor_tokens" in statement for statement in seen)
