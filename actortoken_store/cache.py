@@ -51,9 +51,10 @@ def find_reusable(
 ) -> Operation[ActorToken | None]:
     """Return the newest pending token of the pair whose ticket can be handed out again.
 
-    A token qualifies when it is pending, its ticket is stored in plaintext or under a
-    configured key, and it stays valid for at least ``min_remaining`` after ``now``
-    (default: the current time). A token whose expiry is unknown never qualifies.
+    A token qualifies when it is pending, was created at or before ``now`` (default: the
+    current time), its ticket is stored in plaintext or under a configured key, and it stays
+    valid for at least ``min_remaining`` after ``now``. A token whose expiry is unknown never
+    qualifies.
 
     Raises:
         InvalidArgumentError: ``min_remaining`` is not a non-negative timedelta, or ``now``
@@ -65,10 +66,19 @@ def find_reusable(
         raise InvalidArgumentError(
             f"min_remaining must be a timedelta of zero or more, got {min_remaining!r}"
         )
-    now_ms = instant_to_ms("now", now)
-    valid_until = ms_to_datetime(now_ms) + min_remaining
+    now_at = ms_to_datetime(instant_to_ms("now", now))
+    try:
+        valid_until = now_at + min_remaining
+    except OverflowError as exc:
+        raise InvalidArgumentError(
+            f"min_remaining of {min_remaining.days} days reaches past the year 9999"
+        ) from exc
     result = yield ticket_statements.select_reusable(
-        user_id, actor_sub, valid_until=valid_until, key_ids=secrets.keyring.key_ids
+        user_id,
+        actor_sub,
+        created_by=now_at,
+        valid_until=valid_until,
+        key_ids=secrets.keyring.key_ids,
     )
     row = result.mappings().first()
     return None if row is None else from_row(row, secrets)

@@ -16,7 +16,7 @@ from actortoken_store import ticket_statements
 from actortoken_store.errors import ConfigurationError, InvalidArgumentError
 from actortoken_store.model import TokenStatus, ms_to_datetime
 from actortoken_store.operations import Operation
-from actortoken_store.rows import instant_to_ms
+from actortoken_store.rows import cutoff_before, instant_to_ms
 from actortoken_store.secrets import ENV_KEYS, SecretsMode, SecretsPolicy
 
 __all__ = [
@@ -76,19 +76,23 @@ def purge(
         The number of tokens deleted, or with ``dry_run`` the number that would be.
 
     Raises:
-        InvalidArgumentError: a negative age, a naive datetime, or a batch size or batch
-            count below 1.
+        InvalidArgumentError: ``older_than`` is missing, of another type, an age of zero or
+            less, or a naive datetime; or a batch size or batch count is below 1.
     """
     _check_positive("batch_size", batch_size)
     if max_batches is not None:
         _check_positive("max_batches", max_batches)
     now_at = ms_to_datetime(instant_to_ms("now", now))
-    if isinstance(older_than, timedelta):
-        if older_than < timedelta(0):
-            raise InvalidArgumentError(f"older_than must not be negative, got {older_than}")
-        cutoff = now_at - older_than
-    else:
+    # No default: a missing cut-off must not widen into "everything terminal until now".
+    if isinstance(older_than, datetime):
         cutoff = ms_to_datetime(instant_to_ms("older_than", older_than))
+    elif isinstance(older_than, timedelta):
+        cutoff = cutoff_before("older_than", now_at, older_than)
+    else:
+        raise InvalidArgumentError(
+            "older_than is required and must be a timedelta of more than zero or an aware "
+            f"datetime, got {type(older_than).__name__}"
+        )
 
     if dry_run:
         counted = yield ticket_statements.count_purgeable(cutoff, now_at)

@@ -21,7 +21,7 @@ from actortoken_store.model import (
 )
 from actortoken_store.secrets import SecretsPolicy
 
-__all__ = ["datetime_to_ms", "from_row", "instant_to_ms", "to_row"]
+__all__ = ["cutoff_before", "datetime_to_ms", "from_row", "instant_to_ms", "to_row"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS: Final = timedelta(milliseconds=1)
@@ -30,6 +30,28 @@ _ONE_MS: Final = timedelta(milliseconds=1)
 def datetime_to_ms(value: datetime) -> int:
     """Convert an aware datetime to Unix milliseconds exactly, truncating microseconds."""
     return (value - _EPOCH) // _ONE_MS
+
+
+def cutoff_before(name: str, at: datetime, age: timedelta, *, allow_zero: bool = False) -> datetime:
+    """Return ``at - age`` after checking that ``age`` is a positive timedelta.
+
+    Raises:
+        InvalidArgumentError: ``age`` is None, not a timedelta, zero (unless ``allow_zero``)
+            or negative, or reaches before the year 1.
+    """
+    if isinstance(age, bool) or not isinstance(age, timedelta):
+        raise InvalidArgumentError(
+            f"{name} must be a timedelta, got {type(age).__name__}; pass e.g. timedelta(days=90)"
+        )
+    lowest = "zero or more" if allow_zero else "more than zero"
+    if age < timedelta(0) or (age == timedelta(0) and not allow_zero):
+        raise InvalidArgumentError(f"{name} must be {lowest}, got {age}")
+    try:
+        return at - age
+    except OverflowError as exc:
+        raise InvalidArgumentError(
+            f"{name} of {age.days} days reaches before the year 1; use a shorter age"
+        ) from exc
 
 
 def instant_to_ms(name: str, value: datetime | int | None) -> int:

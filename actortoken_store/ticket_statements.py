@@ -47,10 +47,16 @@ def select_by_ticket_digest(digest: bytes) -> Select[Any]:
 
 
 def select_reusable(
-    user_id: str, actor_sub: str, *, valid_until: datetime, key_ids: Sequence[str]
+    user_id: str,
+    actor_sub: str,
+    *,
+    created_by: datetime,
+    valid_until: datetime,
+    key_ids: Sequence[str],
 ) -> Select[Any]:
-    """Select the newest pending token of a (user, actor) pair that is usable until
-    ``valid_until`` and whose ticket is stored in plaintext or under one of ``key_ids``.
+    """Select the newest pending token of a (user, actor) pair that was created at or before
+    ``created_by``, is usable until ``valid_until``, and whose ticket is stored in plaintext
+    or under one of ``key_ids``.
 
     The partial index ``ix_actor_tokens_pending_user_id_actor_sub`` serves it.
     """
@@ -63,6 +69,7 @@ def select_reusable(
             TOKENS.c.status == TokenStatus.PENDING,
             TOKENS.c.user_id == user_id,
             actor_sub_column() == actor_sub,
+            TOKENS.c.created_at <= created_by,
             TOKENS.c.expires_at >= valid_until,
             or_(*available),
         )

@@ -23,6 +23,7 @@ from actortoken_store.audit.records import (
 from actortoken_store.errors import InvalidArgumentError
 from actortoken_store.model import TokenStatus
 from actortoken_store.operations import Operation
+from actortoken_store.rows import cutoff_before
 
 __all__ = [
     "DEFAULT_STALE_AGE",
@@ -153,11 +154,8 @@ def stale_pending(
     skips tokens created before it.
     """
     checked_limit = _check_limit(limit)
-    if not isinstance(older_than, timedelta) or older_than < timedelta(0):
-        raise InvalidArgumentError(
-            f"older_than must be a timedelta of zero or more, got {older_than!r}"
-        )
     reference = datetime.now(UTC) if now is None else _check_aware("now", now)
+    cutoff = cutoff_before("older_than", reference, older_than, allow_zero=True)
     lower = None if since is None else _check_aware("since", since)
     position = None
     if after is not None:
@@ -165,7 +163,7 @@ def stale_pending(
         position = (created_at, token_id)
 
     result = yield queries.select_stale_pending(
-        cutoff=reference - older_than, since=lower, after=position, limit=checked_limit + 1
+        cutoff=cutoff, since=lower, after=position, limit=checked_limit + 1
     )
     rows = [
         StaleToken(

@@ -190,6 +190,7 @@ def test_find_reusable_uses_index(session: Session) -> None:
     statement = select_reusable(
         "user_1",
         "user_admin",
+        created_by=datetime.fromtimestamp(NOW_S, UTC),
         valid_until=datetime.fromtimestamp(NOW_S, UTC),
         key_ids=["key-1"],
     )
@@ -258,7 +259,7 @@ def test_purge_cutoff_datetime(session: Session) -> None:
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ({"older_than": timedelta(days=-1)}, "must not be negative"),
+        ({"older_than": timedelta(days=-1)}, "more than zero"),
         ({"older_than": datetime(2025, 1, 1)}, "naive"),
         ({"older_than": timedelta(days=1), "batch_size": 0}, "batch_size"),
         ({"older_than": timedelta(days=1), "max_batches": 0}, "max_batches"),
