@@ -6,20 +6,21 @@ arguments and returning the exit code.
 
 Exit codes: 0 success, 1 rejected records, 2 usage, configuration or connection errors.
 Expected errors, including invalid arguments and database errors, print one line to
-stderr with no traceback; ``--traceback`` shows it.
+stderr with no traceback; ``--traceback`` shows it. When the reader of stdout goes away
+(``| head -1``), the command still finishes and its exit code still reports the outcome.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Final, NoReturn, cast
 
 from sqlalchemy.exc import DBAPIError
 
+from actortoken_store.cli.pipes import tolerate_closed_stdout
 from actortoken_store.dberrors import translate_error
 from actortoken_store.errors import ActorTokenStoreError
 
@@ -124,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler: Handler = args.handler
     try:
-        return handler(args)
+        with tolerate_closed_stdout():
+            return handler(args)
     except ActorTokenStoreError as error:
         if args.traceback:
             raise
@@ -136,12 +138,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"actortoken-store: error: {translate_error(error)}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:
-        # The reader of stdout went away, as with `| head`. Point stdout at /dev/null so
-        # that the interpreter's final flush does not fail a second time.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
     except KeyboardInterrupt:
         print("actortoken-store: interrupted", file=sys.stderr)
         return 130

@@ -531,3 +531,48 @@ def test_console_script_smoke(url_text: str, clean_engine: Engine) -> None:
     )
     assert listed.returncode == 0, listed.stderr
     assert len(listed.stdout.splitlines()) == 12
+
+
+def test_closed_pipe_keeps_status(url_text: str, clean_engine: Engine, tmp_path: Path) -> None:
+    script = shutil.which("actortoken-store", path=str(Path(sys.executable).parent))
+    assert script is not None, "the actortoken-store console script is not installed"
+    path = _mixed_file(tmp_path)
+    environment = {**os.environ, "ACTORTOKEN_STORE_DATABASE_URL": url_text}
+
+    process = subprocess.Popen(
+        [script, "import", "--quiet", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
+    assert process.stdout is not None
+    process.stdout.readline()
+    process.stdout.close()
+    _, err = process.communicate(timeout=60)
+
+    assert process.returncode == 1, err
+    assert b"Traceback" not in err
+
+
+def test_closed_pipe_strict_status(
+    url_text: str, clean_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+
+    code = main(
+        ["--database-url", url_text, "import", "--quiet", "--strict", str(_mixed_file(tmp_path))]
+    )
+
+    assert code == 1
+
+
+def _mixed_file(tmp_path: Path) -> Path:
+    records = load_jsonl(SNAKE_FILE)[:3]
+    lines = [json.dumps(record) for record in records] + ['{"id": "act_bad"}'] * 300
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
