@@ -92,10 +92,12 @@ def to_sqlalchemy_url(url: str | sqlalchemy.URL, *, async_driver: bool = False) 
             )
         try:
             parsed = sqlalchemy.make_url(text)
-        except ArgumentError as exc:
+        except (ArgumentError, ValueError) as exc:
+            # make_url raises ValueError for a port that is not a number, such as "abc",
+            # "5432:5433" or the rest of an unclosed IPv6 bracket.
             raise ConfigurationError(
                 f"invalid database URL {_mask_unparsed(text)!r}: expected a URL such as "
-                f"{_EXAMPLE_URL}"
+                f"{_EXAMPLE_URL}, with a numeric port and IPv6 hosts in [brackets]"
             ) from exc
     else:
         parsed = url
@@ -120,7 +122,7 @@ def display_url(url: str | sqlalchemy.URL) -> str:
         return url.render_as_string(hide_password=True)
     try:
         parsed = sqlalchemy.make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return _mask_unparsed(url)
     return parsed.render_as_string(hide_password=True)
 

@@ -445,3 +445,19 @@ def test_connect_timeout_is_enforced(silent_listener: int) -> None:
 
     # psycopg enforces at least 2 s. The upper bound leaves room for a slow machine.
     assert 1.5 <= elapsed < 8
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgresql://postgres:pw@127.0.0.1:abc/db",
+        "postgresql://postgres:pw@[::1/db",
+        "postgresql://postgres:pw@host:5432:5433/db",
+    ],
+)
+def test_malformed_port_rejected(text: str) -> None:
+    for build in (to_sqlalchemy_url, resolve_database, config.create_engine):
+        with pytest.raises(ConfigurationError, match="invalid database URL") as raised:
+            build(text)
+        assert "pw" not in str(raised.value)
+    assert "pw" not in display_url(text)
