@@ -15,6 +15,7 @@ from sqlalchemy import exc as sa_exc
 
 from actortoken_store.errors import (
     ActorTokenStoreError,
+    ConnectionFailedError,
     ConnectionLostError,
     DatabaseError,
     SchemaNotReadyError,
@@ -49,10 +50,29 @@ def translate_error(error: sa_exc.DBAPIError) -> ActorTokenStoreError:
     """Return the library error for a SQLAlchemy-wrapped driver error."""
     sqlstate = getattr(error.orig, "sqlstate", None)
     detail = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
+    if _failed_to_connect(error, sqlstate):
+        return ConnectionFailedError(
+            f"failed to connect to the database: {detail}; check the host, port, database "
+            "name and credentials of the database URL, and that the server is running",
+            sqlstate=sqlstate,
+        )
     lost = error.connection_invalidated or (
         sqlstate is None and isinstance(error, sa_exc.OperationalError)
     )
     return _classify(sqlstate, detail, lost)
+
+
+def _failed_to_connect(error: sa_exc.DBAPIError, sqlstate: str | None) -> bool:
+    # SQLAlchemy wraps an error of the pool's connect step without a statement, and psycopg
+    # reports a failed connect (refused, timed out, unknown database or role, wrong
+    # password) without a SQLSTATE. A connection lost at COMMIT also has no statement, but
+    # SQLAlchemy marks it as a disconnect and invalidates the connection.
+    return (
+        isinstance(error, sa_exc.OperationalError)
+        and error.statement is None
+        and sqlstate is None
+        and not error.connection_invalidated
+    )
 
 
 def translate_driver_error(error: psycopg.Error) -> ActorTokenStoreError:

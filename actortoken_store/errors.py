@@ -14,6 +14,7 @@ __all__ = [
     "ActorTokenStoreError",
     "ClerkRequestError",
     "ConfigurationError",
+    "ConnectionFailedError",
     "ConnectionLostError",
     "DatabaseError",
     "InputReadError",
@@ -168,7 +169,7 @@ class DatabaseError(ActorTokenStoreError):
 
 
 class ConnectionLostError(DatabaseError):
-    """The connection failed or was closed during a call.
+    """An established connection failed or was closed during a call.
 
     Nothing of the interrupted transaction was committed, so the same write can be
     retried on a new transaction.
@@ -187,6 +188,17 @@ class TransientDatabaseError(DatabaseError):
     """
 
     retryable = True
+
+
+class ConnectionFailedError(DatabaseError, ConfigurationError):
+    """No connection could be opened: the server is unreachable or did not answer in time,
+    the database or role does not exist, or authentication failed.
+
+    Unlike `ConnectionLostError`, nothing was attempted, and the same call fails the same way
+    until the URL, the credentials or the server change, so it is not marked retryable.
+    """
+
+    retryable = False
 
 
 class SchemaNotReadyError(ConfigurationError):

@@ -28,7 +28,7 @@ from actortoken_store.config import (
     resolve_schema,
 )
 from actortoken_store.dberrors import translate_database_errors
-from actortoken_store.errors import ConnectionLostError, SchemaNotReadyError
+from actortoken_store.errors import ConnectionFailedError, SchemaNotReadyError
 
 __all__ = ["OpenDatabase", "announce", "migration_config", "open_database", "resolve"]
 
@@ -77,7 +77,7 @@ def open_database(args: argparse.Namespace, *, check_schema: bool = True) -> Ite
             any other database to be at it already.
 
     Raises:
-        ConnectionLostError: the server cannot be reached.
+        ConnectionFailedError: no connection could be opened.
         SchemaNotReadyError: the store's tables are missing or outdated in a database
             other than the embedded one.
     """
@@ -98,7 +98,7 @@ def _current_revisions(engine: Engine, choice: DatabaseChoice, schema: str) -> l
         connection = engine.connect()
     except DBAPIError as exc:
         detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-        raise ConnectionLostError(
+        raise ConnectionFailedError(
             f"failed to connect to {display_url(choice.url)}: {detail}"
         ) from exc
     with connection, translate_database_errors():

@@ -27,7 +27,12 @@ from actortoken_store import migrate
 from actortoken_store.aio import AsyncActorTokenRepository
 from actortoken_store.config import create_async_engine, create_engine
 from actortoken_store.embedded import start_embedded, stop_embedded
-from actortoken_store.errors import ConnectionLostError, DatabaseError, TransientDatabaseError
+from actortoken_store.errors import (
+    ConnectionFailedError,
+    ConnectionLostError,
+    DatabaseError,
+    TransientDatabaseError,
+)
 from actortoken_store.model import ActorToken, TokenStatus
 from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.results import SaveOutcome
@@ -266,13 +271,13 @@ def test_unanswered_connect_times_out() -> None:
         )
         started = time.monotonic()
         try:
-            with Session(engine) as session, pytest.raises(ConnectionLostError) as caught:
+            with Session(engine) as session, pytest.raises(ConnectionFailedError) as caught:
                 ActorTokenRepository(session).get("act_1")
         finally:
             engine.dispose()
         elapsed = time.monotonic() - started
 
-    assert caught.value.retryable
+    assert not caught.value.retryable
     assert 1.5 < elapsed < 10
 
 
@@ -342,7 +347,7 @@ def test_server_down_fails_fast(private_server: tuple[Path, sqlalchemy.URL]) -> 
         try:
             stop_embedded(data_dir)
             started = time.monotonic()
-            with Session(engine) as session, pytest.raises(ConnectionLostError):
+            with Session(engine) as session, pytest.raises(ConnectionFailedError):
                 ActorTokenRepository(session).get("act_none")
             assert time.monotonic() - started < 10
         finally:
@@ -352,3 +357,30 @@ def test_server_down_fails_fast(private_server: tuple[Path, sqlalchemy.URL]) -> 
             assert ActorTokenRepository(session).get("act_none") is None
     finally:
         engine.dispose()
+
+
+def test_missing_database_fails_to_connect(database_url: sqlalchemy.URL) -> None:
+    missing = database_url.set(database="ats_no_such_database", password="hunter2secret")
+    engine = create_engine(missing, poolclass=NullPool)
+    try:
+        with Session(engine) as session, pytest.raises(ConnectionFailedError) as caught:
+            ActorTokenRepository(session).get("act_1")
+    finally:
+        engine.dispose()
+
+    assert not caught.value.retryable
+    assert not isinstance(caught.value, ConnectionLostError)
+    assert "ats_no_such_database" in str(caught.value)
+    assert "hunter2secret" not in str(caught.value)
+
+
+def test_upgrade_unreachable_server() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = migrate.make_config(f"postgresql://postgres:pw@127.0.0.1:{port}/db")
+
+    with pytest.raises(ConnectionFailedError) as caught:
+        migrate.upgrade(config)
+
+    assert "pw@" not in str(caught.value)
