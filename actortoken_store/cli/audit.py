@@ -13,17 +13,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
 from actortoken_store.audit import AuditPage
 from actortoken_store.audit.operations import MAX_PAGE_SIZE
+from actortoken_store.cli.timeargs import parse_duration, parse_instant
 from actortoken_store.model import TokenStatus
 from actortoken_store.repository import ActorTokenRepository
 
@@ -31,42 +31,7 @@ __all__ = ["parse_duration", "parse_instant", "register"]
 
 EXIT_OK: Final = 0
 
-_DURATION: Final = re.compile(r"^(\d+)([smhdw])$")
-_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
 Columns = Sequence[str]
-
-
-def parse_instant(value: str) -> datetime:
-    """Parse ISO 8601 with an offset or ``Z``, or a date meaning UTC midnight.
-
-    Raises:
-        argparse.ArgumentTypeError: the value is neither, or it is a time without offset.
-    """
-    try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        message = f"invalid date or time {value!r}: use e.g. 2025-12-01 or 2025-12-01T08:00:00Z"
-        raise argparse.ArgumentTypeError(message) from None
-    if parsed.tzinfo is None:
-        message = f"invalid time {value!r}: add an offset such as Z or +02:00"
-        raise argparse.ArgumentTypeError(message)
-    return parsed.astimezone(UTC)
-
-
-def parse_duration(value: str) -> timedelta:
-    """Parse a duration such as ``90m``, ``24h`` or ``7d`` (units s, m, h, d, w).
-
-    Raises:
-        argparse.ArgumentTypeError: the value is not a whole number and a unit.
-    """
-    match = _DURATION.match(value.strip())
-    if match is None:
-        message = f"invalid duration {value!r}: use a whole number and a unit, e.g. 90m, 24h, 7d"
-        raise argparse.ArgumentTypeError(message)
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def _page_size(value: str) -> int:

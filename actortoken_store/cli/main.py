@@ -21,6 +21,7 @@ from typing import Final, NoReturn, cast
 from sqlalchemy.exc import DBAPIError
 
 from actortoken_store.cli.pipes import tolerate_closed_stdout
+from actortoken_store.cli.timeargs import NEGATIVE_AGE
 from actortoken_store.dberrors import translate_error
 from actortoken_store.errors import ActorTokenStoreError
 
@@ -111,11 +112,40 @@ def _command_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentP
     return found
 
 
+def _join_negative_ages(argv: list[str]) -> list[str]:
+    """Join ``--option -5d`` into ``--option=-5d``.
+
+    argparse reads a separate value that starts with ``-`` and is not a plain number as
+    another option, and reports "expected one argument". Joined, the value reaches the
+    option's parser, which rejects it with a message saying why.
+    """
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        current = argv[index]
+        if current == "--":
+            return joined + argv[index:]
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if (
+            current.startswith("--")
+            and "=" not in current
+            and following is not None
+            and NEGATIVE_AGE.fullmatch(following)
+        ):
+            joined.append(f"{current}={following}")
+            index += 2
+        else:
+            joined.append(current)
+            index += 1
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     parser = build_parser()
+    arguments = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_join_negative_ages(arguments))
     except SystemExit as exit_request:
         # --help and usage errors; returned so that callers of main() get a status.
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE

@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
-from datetime import timedelta
-from typing import Final
+
+from actortoken_store.cli.timeargs import parse_age
 
 __all__ = ["parse_age", "register"]
-
-_AGE: Final = re.compile(r"\s*(\d{1,7})\s*([smhdw])\s*")
-_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_age(text: str) -> timedelta:
-    """Parse an age such as ``90d``, ``12h`` or ``2w`` (units s, m, h, d, w).
-
-    Raises:
-        argparse.ArgumentTypeError: the text is not a whole number followed by a unit.
-    """
-    match = _AGE.fullmatch(text)
-    if match is None:
-        message = f"invalid age {text!r}: expected a whole number and a unit, such as 90d"
-        raise argparse.ArgumentTypeError(f"{message} (units: s, m, h, d, w)")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
