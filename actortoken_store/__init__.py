@@ -35,7 +35,7 @@ from actortoken_store.errors import (
 from actortoken_store.maintenance import KeyRotation
 from actortoken_store.model import ActorToken, ObjectType, TokenStatus
 from actortoken_store.repository import ActorTokenRepository
-from actortoken_store.results import Page, SaveOutcome, SaveReport, SaveResult
+from actortoken_store.results import Page, SaveOutcome, SaveReport, SaveResult, TicketState
 from actortoken_store.secrets import Keyring, SecretsMode, SecretsPolicy
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "SecretsPolicy",
     "StaleToken",
     "TicketDecryptionError",
+    "TicketState",
     "TokenConflictError",
     "TokenEvent",
     "TokenNotFoundError",

@@ -107,13 +107,13 @@ class AsyncActorTokenRepository:
         self._audit.mark_written(self.session.sync_session)
         return report
 
-    async def get(self, token_id: str) -> ActorToken | None:
-        """Return the token with ``token_id``, or None."""
-        return await self._run(operations.get(token_id, secrets=self.secrets))
+    async def get(self, token_id: str, *, reveal: bool = True) -> ActorToken | None:
+        """Return the token with ``token_id``, or None; ``reveal=False`` skips the ticket."""
+        return await self._run(operations.get(token_id, secrets=self.secrets, reveal=reveal))
 
-    async def get_one(self, token_id: str) -> ActorToken:
+    async def get_one(self, token_id: str, *, reveal: bool = True) -> ActorToken:
         """Return the token with ``token_id``; raise `TokenNotFoundError` if none."""
-        return await self._run(operations.get_one(token_id, secrets=self.secrets))
+        return await self._run(operations.get_one(token_id, secrets=self.secrets, reveal=reveal))
 
     async def get_by_ticket(self, ticket: str) -> ActorToken | None:
         """Return the token whose ticket is ``ticket`` (newest first if several), or None."""
@@ -140,11 +140,17 @@ class AsyncActorTokenRepository:
         status: TokenStatus | str | None = None,
         limit: int = 50,
         after: str | None = None,
+        reveal: bool = True,
     ) -> Page:
         """Return a page of the user's tokens, newest first."""
         return await self._run(
             operations.list_for_user(
-                user_id, secrets=self.secrets, status=status, limit=limit, after=after
+                user_id,
+                secrets=self.secrets,
+                status=status,
+                limit=limit,
+                after=after,
+                reveal=reveal,
             )
         )
 

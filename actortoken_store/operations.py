@@ -36,7 +36,7 @@ from actortoken_store.results import (
     decode_cursor,
     encode_cursor,
 )
-from actortoken_store.rows import datetime_to_ms, from_row, to_row
+from actortoken_store.rows import datetime_to_ms, from_row, ticket_state, to_row
 from actortoken_store.secrets import SecretsPolicy
 
 __all__ = [
@@ -232,16 +232,21 @@ def _classify_unapplied(token: ActorToken, stored: dict[str, Any] | None) -> Sav
     return SaveOutcome.UNCHANGED
 
 
-def get(token_id: str, *, secrets: SecretsPolicy) -> Operation[ActorToken | None]:
-    """Return the stored token with ``token_id``, or None."""
+def get(
+    token_id: str, *, secrets: SecretsPolicy, reveal: bool = True
+) -> Operation[ActorToken | None]:
+    """Return the stored token with ``token_id``, or None.
+
+    With ``reveal`` False, the ticket is not read: ``token`` and ``url`` are None.
+    """
     _check_text_argument("token_id", token_id)
     rows: Rows = yield statements.select_by_id(token_id)
-    return from_row(rows[0], secrets) if rows else None
+    return from_row(rows[0], secrets, reveal=reveal) if rows else None
 
 
-def get_one(token_id: str, *, secrets: SecretsPolicy) -> Operation[ActorToken]:
+def get_one(token_id: str, *, secrets: SecretsPolicy, reveal: bool = True) -> Operation[ActorToken]:
     """Return the stored token with ``token_id``; raise `TokenNotFoundError` if none."""
-    token = yield from get(token_id, secrets=secrets)
+    token = yield from get(token_id, secrets=secrets, reveal=reveal)
     if token is None:
         raise TokenNotFoundError(token_id)
     return token
@@ -254,8 +259,14 @@ def list_for_user(
     status: TokenStatus | str | None = None,
     limit: int = 50,
     after: str | None = None,
+    reveal: bool = True,
 ) -> Operation[Page]:
-    """Return one page of a user's tokens, newest first (by ``created_at``, then id)."""
+    """Return one page of a user's tokens, newest first (by ``created_at``, then id).
+
+    With ``reveal`` False, no ticket is read or decrypted: every item's ``token`` and
+    ``url`` are None, and `Page.ticket_states` tells which rows have one. A row under a key
+    that is not configured then lists instead of raising `TicketDecryptionError`.
+    """
     _check_text_argument("user_id", user_id)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidArgumentError(
@@ -271,12 +282,12 @@ def list_for_user(
     rows: Rows = yield statements.select_for_user(
         user_id, status=wanted, limit=limit + 1, after=position
     )
-    tokens = [from_row(row, secrets) for row in rows]
-    if len(tokens) <= limit:
-        return Page(tokens, None)
-    items = tokens[:limit]
-    last = items[-1]
-    return Page(items, encode_cursor(last.created_at, last.id))
+    tokens = [from_row(row, secrets, reveal=reveal) for row in rows[:limit]]
+    states = {row["id"]: ticket_state(row, secrets) for row in rows[:limit]}
+    if len(rows) <= limit:
+        return Page(tokens, None, states)
+    last = tokens[-1]
+    return Page(tokens, encode_cursor(last.created_at, last.id), states)
 
 
 def transition(

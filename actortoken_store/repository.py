@@ -137,17 +137,25 @@ class ActorTokenRepository:
         self._audit.mark_written(self.session)
         return report
 
-    def get(self, token_id: str) -> ActorToken | None:
-        """Return the token with ``token_id``, or None."""
-        return self._run(operations.get(token_id, secrets=self.secrets))
+    def get(self, token_id: str, *, reveal: bool = True) -> ActorToken | None:
+        """Return the token with ``token_id``, or None.
 
-    def get_one(self, token_id: str) -> ActorToken:
-        """Return the token with ``token_id``.
+        With ``reveal`` False, the ticket is not read: ``token`` and ``url`` are None.
+
+        Raises:
+            TicketDecryptionError: ``reveal`` is True and the stored ticket does not
+                decrypt with the configured keys.
+        """
+        return self._run(operations.get(token_id, secrets=self.secrets, reveal=reveal))
+
+    def get_one(self, token_id: str, *, reveal: bool = True) -> ActorToken:
+        """Return the token with ``token_id``; ``reveal`` as for `get`.
 
         Raises:
             TokenNotFoundError: no token has that id.
+            TicketDecryptionError: ``reveal`` is True and the ticket does not decrypt.
         """
-        return self._run(operations.get_one(token_id, secrets=self.secrets))
+        return self._run(operations.get_one(token_id, secrets=self.secrets, reveal=reveal))
 
     def get_by_ticket(self, ticket: str) -> ActorToken | None:
         """Return the token whose ticket is ``ticket`` (newest first if several), or None.
@@ -183,15 +191,26 @@ class ActorTokenRepository:
         status: TokenStatus | str | None = None,
         limit: int = 50,
         after: str | None = None,
+        reveal: bool = True,
     ) -> Page:
         """Return a page of the user's tokens, newest first.
 
         Pass the page's ``next_cursor`` as ``after`` for the next page. Tokens created
         while paging are newer than the cursor, so they never shift later pages.
+
+        With ``reveal`` False, no ticket is decrypted: items carry ``token`` and ``url``
+        None, and ``ticket_states`` tells which rows hold a ticket and which are under a
+        key that is not configured. With ``reveal`` True (the default), such a row raises
+        `TicketDecryptionError`.
         """
         return self._run(
             operations.list_for_user(
-                user_id, secrets=self.secrets, status=status, limit=limit, after=after
+                user_id,
+                secrets=self.secrets,
+                status=status,
+                limit=limit,
+                after=after,
+                reveal=reveal,
             )
         )
 

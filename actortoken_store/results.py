@@ -5,14 +5,22 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from actortoken_store.errors import InvalidArgumentError
 from actortoken_store.model import MAX_TIMESTAMP_MS, ActorToken
 
-__all__ = ["Page", "SaveOutcome", "SaveReport", "SaveResult", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "Page",
+    "SaveOutcome",
+    "SaveReport",
+    "SaveResult",
+    "TicketState",
+    "decode_cursor",
+    "encode_cursor",
+]
 
 
 class SaveOutcome(StrEnum):
@@ -54,6 +62,17 @@ class SaveReport:
         return {outcome: tally.get(outcome, 0) for outcome in SaveOutcome}
 
 
+class TicketState(StrEnum):
+    """Whether a stored row's ticket can be read, as `Page.ticket_states` reports it."""
+
+    STORED = "stored"
+    """The ticket is stored in plaintext or under a configured key."""
+    NONE = "none"
+    """No ticket is stored: it was dropped, or only its digest is kept."""
+    UNAVAILABLE = "unavailable"
+    """The ticket is encrypted under a key id that is not configured, so it cannot be read."""
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """One page of tokens, newest first, and the cursor of the next page."""
@@ -61,6 +80,8 @@ class Page:
     items: Sequence[ActorToken]
     next_cursor: str | None
     """Pass as ``after`` to get the next page; None on the last page."""
+    ticket_states: Mapping[str, TicketState] = field(default_factory=dict)
+    """Where each item's ticket stands, by token id; read from the row, never decrypted."""
 
 
 def encode_cursor(created_at_ms: int, token_id: str) -> str:

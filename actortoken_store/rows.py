@@ -19,9 +19,17 @@ from actortoken_store.model import (
     TokenStatus,
     ms_to_datetime,
 )
+from actortoken_store.results import TicketState
 from actortoken_store.secrets import SecretsPolicy
 
-__all__ = ["cutoff_before", "datetime_to_ms", "from_row", "instant_to_ms", "to_row"]
+__all__ = [
+    "cutoff_before",
+    "datetime_to_ms",
+    "from_row",
+    "instant_to_ms",
+    "ticket_state",
+    "to_row",
+]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS: Final = timedelta(milliseconds=1)
@@ -119,7 +127,20 @@ def to_row(token: ActorToken, secrets: SecretsPolicy) -> dict[str, Any]:
     }
 
 
-def from_row(row: Mapping[str, Any], secrets: SecretsPolicy) -> ActorToken:
+def ticket_state(row: Mapping[str, Any], secrets: SecretsPolicy) -> TicketState:
+    """Tell from the row's columns alone whether its ticket can be read; nothing is decrypted.
+
+    A row under a configured key counts as stored even if its ciphertext would fail to
+    decrypt (a wrong key under a known id, or an altered row): only decryption tells.
+    """
+    if row["ticket_ciphertext"] is not None:
+        if row["ticket_key_id"] in secrets.keyring.key_ids:
+            return TicketState.STORED
+        return TicketState.UNAVAILABLE
+    return TicketState.NONE if row["token"] is None else TicketState.STORED
+
+
+def from_row(row: Mapping[str, Any], secrets: SecretsPolicy, *, reveal: bool = True) -> ActorToken:
     """Build the `ActorToken` stored in ``row`` without validating it again, decrypting
     its ticket with ``secrets``.
 
@@ -131,13 +152,15 @@ def from_row(row: Mapping[str, Any], secrets: SecretsPolicy) -> ActorToken:
     that Python writes with a positive exponent (``1e+23``, any float from 1e16 up) reads
     back as an int, which differs from the float above 2**53. Other claims come back equal.
 
+    With ``reveal`` False, ``token`` and ``url`` are None and nothing is decrypted.
+
     Raises:
         TicketDecryptionError: the row contains a ciphertext that the configured keys cannot
             decrypt; the error names the token id and the key id.
     """
-    token, url = row["token"], row["url"]
+    token, url = (row["token"], row["url"]) if reveal else (None, None)
     ciphertext = row["ticket_ciphertext"]
-    if ciphertext is not None:
+    if reveal and ciphertext is not None:
         token, url = secrets.open(row["id"], row["ticket_key_id"], ciphertext)
     expires_at = row["expires_at"]
     return ActorToken.from_trusted(

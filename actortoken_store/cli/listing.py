@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--json",
         action="store_true",
-        help='print {"items": [...], "next_cursor": ...} with Clerk\'s objects, secrets masked',
+        help='print {"items": [...], "next_cursor": ...} with Clerk\'s objects; token and url '
+        'are null and "ticket" is stored, none or unavailable',
     )
     parser.set_defaults(handler=_list)
 
@@ -53,17 +54,22 @@ def _list(args: argparse.Namespace) -> int:
     from actortoken_store.repository import ActorTokenRepository
 
     with open_database(args) as database, Session(database.engine) as session:
+        # The list never prints tickets, so it never decrypts them: a row under a key that
+        # is not configured is listed with its ticket marked unavailable.
         page = ActorTokenRepository(session, schema=database.schema).list_for_user(
-            args.user, status=args.status, limit=args.limit, after=args.after
+            args.user, status=args.status, limit=args.limit, after=args.after, reveal=False
         )
 
     if args.json:
-        items = [masked_clerk(token) for token in page.items]
+        items = [
+            {**masked_clerk(token), "ticket": page.ticket_states[token.id].value}
+            for token in page.items
+        ]
         print(to_json({"items": items, "next_cursor": page.next_cursor}))
         return 0
 
     if page.items:
-        print(format_table(page.items))
+        print(format_table(page.items, page.ticket_states))
     else:
         print(f"no actor tokens for user {args.user!r}")
     if page.next_cursor is not None:

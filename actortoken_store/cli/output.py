@@ -7,11 +7,12 @@ impersonated user, so command output shows only a short prefix and the length.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
 from actortoken_store.model import ActorToken
+from actortoken_store.results import TicketState
 
 __all__ = ["format_table", "format_token", "mask_secret", "masked_clerk", "to_json"]
 
@@ -73,8 +74,14 @@ def format_token(token: ActorToken, *, reveal: bool = False) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in fields)
 
 
-def format_table(tokens: Iterable[ActorToken]) -> str:
-    """Render tokens as a table: creation time, status, id, actor and ticket presence."""
+def format_table(
+    tokens: Iterable[ActorToken], ticket_states: Mapping[str, TicketState] | None = None
+) -> str:
+    """Render tokens as a table: creation time, status, id, actor and ticket presence.
+
+    The TICKET column is ``yes``, ``no``, or ``unavailable`` for a ticket under a key that
+    is not configured. Without ``ticket_states``, it reads the tokens' own tickets.
+    """
     header = ("CREATED_AT", "STATUS", "ID", "ACTOR", "TICKET")
     rows = [
         (
@@ -82,12 +89,19 @@ def format_table(tokens: Iterable[ActorToken]) -> str:
             token.status.value,
             token.id,
             token.actor_sub,
-            "yes" if token.has_ticket else "no",
+            _ticket_cell(token, ticket_states),
         )
         for token in tokens
     ]
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
     return "\n".join(_join(row, widths) for row in [header, *rows])
+
+
+def _ticket_cell(token: ActorToken, states: Mapping[str, TicketState] | None) -> str:
+    state = None if states is None else states.get(token.id)
+    if state is None:
+        return "yes" if token.has_ticket else "no"
+    return {TicketState.STORED: "yes", TicketState.NONE: "no"}.get(state, state.value)
 
 
 def _join(row: tuple[str, ...], widths: list[int]) -> str:

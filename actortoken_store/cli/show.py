@@ -35,15 +35,47 @@ def _show(args: argparse.Namespace) -> int:
 
     from actortoken_store.cli.database import announce, open_database
     from actortoken_store.cli.output import format_token, masked_clerk, to_json
+    from actortoken_store.errors import TicketDecryptionError
     from actortoken_store.repository import ActorTokenRepository
 
+    unreadable: TicketDecryptionError | None = None
     with open_database(args) as database, Session(database.engine) as session:
-        token = ActorTokenRepository(session, schema=database.schema).get_one(args.token_id)
+        repository = ActorTokenRepository(session, schema=database.schema)
+        try:
+            token = repository.get_one(args.token_id)
+        except TicketDecryptionError as error:
+            # --reveal asks for the ticket, so its failure is the command's failure.
+            # Without it, the rest of the token is still worth showing.
+            if args.reveal:
+                raise
+            unreadable = error
+            token = repository.get_one(args.token_id, reveal=False)
 
+    if unreadable is not None:
+        announce(f"the ticket of {token.id} is unavailable: {unreadable}")
     if args.reveal:
         announce(f"printing the ticket of {token.id} in full, as --reveal requested")
     if args.json:
-        print(to_json(token.to_clerk() if args.reveal else masked_clerk(token)))
+        data = token.to_clerk() if args.reveal else masked_clerk(token)
+        if unreadable is not None:
+            data["token"] = data["url"] = UNAVAILABLE
+        print(to_json(data))
     else:
-        print(format_token(token, reveal=args.reveal))
+        text = format_token(token, reveal=args.reveal)
+        if unreadable is not None:
+            text = _mark_unavailable(text)
+        print(text)
     return 0
+
+
+UNAVAILABLE = "(unavailable: its key is not configured or does not decrypt it)"
+
+
+def _mark_unavailable(text: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        name, _, _ = line.partition(" ")
+        if name in ("token", "url"):
+            line = line.removesuffix("null") + UNAVAILABLE
+        lines.append(line)
+    return "\n".join(lines)

@@ -226,3 +226,35 @@ def test_db_upgrade_drop_tickets(
     captured = capsys.readouterr()
     assert accepted == 0, captured.err
     assert "moved from revision 0001 to" in captured.out
+
+
+def test_list_unconfigured_key(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("import", str(SNAKE_FILE)).code == 0
+    record = next(r for r in load_jsonl("actor_tokens.jsonl") if r["status"] == "pending")
+    monkeypatch.setenv(ENV_KEYS, format_key(*NEW_KEY))
+
+    listed = run("list", "--user", record["user_id"])
+    as_json = json.loads(run("list", "--json", "--user", record["user_id"]).out)
+
+    assert listed.code == 0, listed.err
+    row = next(line for line in listed.out.splitlines() if record["id"] in line)
+    assert row.endswith("unavailable")
+    item = next(item for item in as_json["items"] if item["id"] == record["id"])
+    assert item["ticket"] == "unavailable"
+    assert item["token"] is None
+
+
+def test_show_unconfigured_key(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run("import", str(SNAKE_FILE)).code == 0
+    record = next(r for r in load_jsonl("actor_tokens.jsonl") if r["status"] == "pending")
+    monkeypatch.setenv(ENV_KEYS, format_key(*NEW_KEY))
+
+    masked = run("show", record["id"])
+    revealed = run("show", "--reveal", record["id"])
+
+    assert masked.code == 0, masked.err
+    assert "token       (unavailable" in masked.out
+    assert "is unavailable" in masked.err
+    assert revealed.code == 2
+    assert "test-key-1" in revealed.err
+    assert record["token"] not in revealed.out + revealed.err

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from actortoken_store.errors import TicketDecryptionError
 from actortoken_store.model import TokenStatus
+from actortoken_store.results import TicketState
 from tests.drivers import RepoDriver, RepoFactory
 from tests.integration.secrets_helpers import KEY_1, KEY_2, NOW_MS, encrypting, make_token
 
@@ -94,3 +98,23 @@ def test_rotate_keys_both(any_repo: RepoDriver, repo_factory: RepoFactory) -> No
     reader = repo_factory.open(any_repo.kind, secrets=encrypting(KEY_2))
     for token in tokens:
         assert reader.get_one(token.id).token == token.token
+
+
+def test_list_without_reveal_both(any_repo: RepoDriver, repo_factory: RepoFactory) -> None:
+    writer = repo_factory.open(any_repo.kind, secrets=encrypting(KEY_1))
+    writer.save_many([make_token("act_1"), make_token("act_2", ticket=False)])
+    writer.commit()
+    reader = repo_factory.open(any_repo.kind, secrets=encrypting(KEY_2))
+
+    with pytest.raises(TicketDecryptionError):
+        reader.list_for_user("user_1")
+    page = reader.list_for_user("user_1", reveal=False)
+
+    assert [token.token for token in page.items] == [None, None]
+    assert page.ticket_states == {
+        "act_1": TicketState.UNAVAILABLE,
+        "act_2": TicketState.NONE,
+    }
+    assert reader.get_one("act_1", reveal=False).token is None
+    with pytest.raises(TicketDecryptionError):
+        reader.get_one("act_1")
