@@ -84,7 +84,11 @@ class ImportReport:
             zero after a strict import that was rolled back.
         rejected: records that failed to parse or validate.
         rejections: the first `MAX_LISTED_REJECTIONS` rejected records, in input order.
+        conflicts: the first `MAX_LISTED_REJECTIONS` records that were not applied because
+            they contradict the stored token (`SaveOutcome.CONFLICT`), in input order.
         rolled_back: a strict import met a rejected record and stored nothing.
+        records_read: records read from the input, set after a rollback, which zeroes the
+            counts of valid records. None means the counts add up to it.
     """
 
     inserted: int = 0
@@ -94,10 +98,14 @@ class ImportReport:
     rejected: int = 0
     rejections: tuple[RejectedRecord, ...] = ()
     rolled_back: bool = False
+    conflicts: tuple[RejectedRecord, ...] = ()
+    records_read: int | None = None
 
     @property
     def records(self) -> int:
-        """Records read from the input, valid or not."""
+        """Records read from the input, valid or not, including those a rollback discarded."""
+        if self.records_read is not None:
+            return self.records_read
         return self.inserted + self.updated + self.unchanged + self.conflict + self.rejected
 
     @property
@@ -180,7 +188,7 @@ def import_tokens(
         background_writer("actortoken-store import") as writer,
     ):
         repository = ActorTokenRepository(session, schema=schema, secrets=secrets)
-        batch: list[ActorToken] = []
+        batch: list[tuple[int, ActorToken]] = []
         # The events of imported tokens record source "import".
         with repository.audit_context(source=AuditSource.IMPORT):
             try:
@@ -199,7 +207,7 @@ def import_tokens(
                         continue
                     if strict and tally.rejected:
                         continue
-                    batch.append(token)
+                    batch.append((record.line, token))
                     if len(batch) >= batch_size:
                         # The worker stores this batch while the loop parses the next one.
                         job = partial(_store, repository, batch, tally, commit=not strict)
@@ -234,16 +242,28 @@ class _Tally:
     outcomes: dict[SaveOutcome, int] = field(default_factory=lambda: dict.fromkeys(SaveOutcome, 0))
     rejected: int = 0
     rejections: list[RejectedRecord] = field(default_factory=list)
+    conflicts: list[RejectedRecord] = field(default_factory=list)
 
     def reject(self, line: int, reason: str) -> None:
         self.rejected += 1
         if len(self.rejections) < MAX_LISTED_REJECTIONS:
             self.rejections.append(RejectedRecord(line, reason))
 
+    def conflicted(self, line: int, token_id: str) -> None:
+        if len(self.conflicts) < MAX_LISTED_REJECTIONS:
+            reason = (
+                f"not applied: the snapshot of {token_id} contradicts the stored token "
+                "(another user or creation time, or a status change of a final token)"
+            )
+            self.conflicts.append(RejectedRecord(line, reason))
+
     def report(self, *, rolled_back: bool) -> ImportReport:
         if rolled_back:
             return ImportReport(
-                rejected=self.rejected, rejections=tuple(self.rejections), rolled_back=True
+                rejected=self.rejected,
+                rejections=tuple(self.rejections),
+                rolled_back=True,
+                records_read=self.records,
             )
         return ImportReport(
             inserted=self.outcomes[SaveOutcome.INSERTED],
@@ -252,6 +272,7 @@ class _Tally:
             conflict=self.outcomes[SaveOutcome.CONFLICT],
             rejected=self.rejected,
             rejections=tuple(self.rejections),
+            conflicts=tuple(self.conflicts),
         )
 
 
@@ -284,12 +305,20 @@ def _json_type(value: object) -> str:
 
 
 def _store(
-    repository: ActorTokenRepository, batch: list[ActorToken], tally: _Tally, *, commit: bool
+    repository: ActorTokenRepository,
+    batch: list[tuple[int, ActorToken]],
+    tally: _Tally,
+    *,
+    commit: bool,
 ) -> None:
     if batch:
-        report = repository.save_many(batch)
+        report = repository.save_many([token for _, token in batch])
         for outcome, count in report.counts().items():
             tally.outcomes[outcome] += count
+        # The report lists outcomes in input order, so it lines up with the batch.
+        for (line, _), result in zip(batch, report.results, strict=True):
+            if result.outcome is SaveOutcome.CONFLICT:
+                tally.conflicted(line, result.token_id)
         batch.clear()
     if commit:
         with translate_database_errors():

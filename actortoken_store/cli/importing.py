@@ -17,8 +17,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Import Clerk actor tokens: one JSON object, a JSON array or JSON Lines, "
         "in snake_case or camelCase, optionally gzip-compressed. Each rejected record is "
         "reported with its line and reason, and the valid records are stored anyway unless "
-        "--strict is given. Exit status: 0 when every record was valid, 1 when any was "
-        "rejected, 2 on usage, configuration or connection errors.",
+        "--strict is given. Records that contradict a stored token (conflicts) are not "
+        "applied and are listed the same way; they do not change the exit status. Exit "
+        "status: 0 when every record was valid, 1 when any was rejected, 2 on usage, "
+        "configuration or connection errors.",
     )
     parser.add_argument("path", metavar="PATH", help="file to read, or - for standard input")
     parser.add_argument(
@@ -101,7 +103,9 @@ def _import(args: argparse.Namespace) -> int:
 
     if not args.quiet:
         rate = report.records / elapsed if elapsed > 0 else 0.0
-        announce(f"read {report.records:,} records in {elapsed:.1f} s ({rate:,.0f} records/s)")
+        announce(
+            f"read {_count(report.records, 'record')} in {elapsed:.1f} s ({rate:,.0f} records/s)"
+        )
     print(f"inserted: {report.inserted}")
     print(f"updated: {report.updated}")
     print(f"unchanged: {report.unchanged}")
@@ -111,7 +115,17 @@ def _import(args: argparse.Namespace) -> int:
         print(f"{name}:{rejection.line}: {rejection.reason}")
     unlisted = report.rejected - len(report.rejections)
     if unlisted:
-        print(f"{name}: {unlisted} more rejected records are not listed")
+        print(f"{name}: {_count(unlisted, 'more rejected record')} not listed")
+    for conflict in report.conflicts:
+        print(f"{name}:{conflict.line}: {conflict.reason}")
+    unlisted_conflicts = report.conflict - len(report.conflicts)
+    if unlisted_conflicts:
+        print(f"{name}: {_count(unlisted_conflicts, 'more conflicting record')} not listed")
     if report.rolled_back:
         print("nothing was stored: --strict rolls back the whole import when a record is rejected")
     return EXIT_REJECTED if report.rejected else EXIT_OK
+
+
+def _count(number: int, noun: str) -> str:
+    """Return ``number`` and ``noun``, plural unless the number is 1: "1 record", "2 records"."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"

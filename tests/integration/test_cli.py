@@ -576,3 +576,41 @@ def _mixed_file(tmp_path: Path) -> Path:
     path = tmp_path / "mixed.jsonl"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def test_import_lists_conflicts(run: Run, tmp_path: Path) -> None:
+    record = next(r for r in load_jsonl(SNAKE_FILE) if r["status"] == "accepted")
+    other_user = {**record, "user_id": "user_someone_else"}
+    path = tmp_path / "conflicts.jsonl"
+    path.write_text(
+        "\n".join(json.dumps(item) for item in [record, other_user, other_user]),
+        encoding="utf-8",
+    )
+
+    result = run("import", "--quiet", str(path))
+
+    assert result.code == 0
+    assert counts(result.out)["conflict"] == 2
+    assert f"conflicts.jsonl:2: not applied: the snapshot of {record['id']}" in result.out
+    assert "conflicts.jsonl:3: not applied" in result.out
+
+
+def test_import_strict_progress_count(run: Run, tmp_path: Path) -> None:
+    records = load_jsonl(SNAKE_FILE)[:10]
+    path = tmp_path / "strict.jsonl"
+    lines = ['{"id": "act_bad"}'] + [json.dumps(record) for record in records]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+    result = run("import", "--strict", str(path))
+
+    assert result.code == 1
+    assert "read 11 records in" in result.err
+
+
+def test_import_one_record_wording(run: Run, tmp_path: Path) -> None:
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(load_jsonl(SNAKE_FILE)[0]), encoding="utf-8")
+
+    result = run("import", str(path))
+
+    assert "read 1 record in" in result.err
