@@ -12,7 +12,7 @@ from typing import Final
 from actortoken_store import ticket_statements
 from actortoken_store.errors import InvalidArgumentError
 from actortoken_store.model import ActorToken, ms_to_datetime
-from actortoken_store.operations import Operation
+from actortoken_store.operations import Operation, check_text_argument
 from actortoken_store.rows import from_row, instant_to_ms
 from actortoken_store.secrets import SecretsPolicy, ticket_digest
 
@@ -57,11 +57,14 @@ def find_reusable(
     qualifies.
 
     Raises:
-        InvalidArgumentError: ``min_remaining`` is not a non-negative timedelta, or ``now``
+        InvalidArgumentError: ``user_id`` or ``actor_sub`` is not a non-empty string,
+            ``min_remaining`` is not a non-negative timedelta, or ``now``
             is naive or of another type.
         TicketDecryptionError: the newest qualifying token's ticket is stored under a
             configured key id but does not decrypt (a wrong key or an altered row).
     """
+    check_text_argument("user_id", user_id)
+    check_text_argument("actor_sub", actor_sub)
     if not isinstance(min_remaining, timedelta) or min_remaining < timedelta(0):
         raise InvalidArgumentError(
             f"min_remaining must be a timedelta of zero or more, got {min_remaining!r}"

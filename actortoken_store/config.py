@@ -140,6 +140,8 @@ def validate_identifier(name: str, *, kind: str = "identifier") -> str:
     Raises:
         ConfigurationError: the name is empty, too long or contains NUL.
     """
+    if not isinstance(name, str):
+        raise ConfigurationError(f"{kind} must be a string, got {type(name).__name__}")
     if not name:
         raise ConfigurationError(f"{kind} is empty: give a non-empty PostgreSQL identifier")
     if "\x00" in name:

@@ -169,8 +169,8 @@ def import_tokens(
             for batches come from the importer's worker thread.
 
     Raises:
-        InvalidArgumentError: ``batch_size`` is below 1, or the session has an open
-            transaction.
+        InvalidArgumentError: ``batch_size`` is below 1, ``sessions`` or ``source`` is of
+            another type, or the session has an open transaction.
         InputReadError: the source cannot be opened.
         ActorTokenStoreError: a database error, translated; batches committed before it
             stay stored.
@@ -178,6 +178,12 @@ def import_tokens(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(
             f"batch_size must be an integer of at least 1, got {batch_size!r}"
+        )
+
+    if not isinstance(sessions, Session) and not callable(sessions):
+        raise InvalidArgumentError(
+            "sessions must be a SQLAlchemy Session or a session factory such as a "
+            f"sessionmaker, got {type(sessions).__name__}"
         )
 
     name = source_name(source)

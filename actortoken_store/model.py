@@ -397,8 +397,18 @@ def _validate_text(name: str, value: object) -> None:
         raise InvalidActorTokenError(name, f"must be a string, got {_describe_type(value)}")
     if not value.strip():
         raise InvalidActorTokenError(name, "must not be empty")
+    _check_no_padding(name, value)
     _check_string(name, value)
     _check_size(name, value, MAX_ID_BYTES)
+
+
+def _check_no_padding(name: str, value: str) -> None:
+    # Clerk ids never have surrounding whitespace. " act_x " stored as given would be a
+    # second token next to "act_x", and lookups by the real id would miss it.
+    if value != value.strip():
+        raise InvalidActorTokenError(
+            name, f"{value!r} has leading or trailing whitespace; remove it"
+        )
 
 
 def _validate_secret(name: str, value: object) -> None:
@@ -452,6 +462,7 @@ def _validate_actor(actor: object) -> dict[str, Any]:
         raise InvalidActorTokenError("actor.sub", f"must be a string, got {_describe_type(sub)}")
     if not sub.strip():
         raise InvalidActorTokenError("actor.sub", "must not be empty")
+    _check_no_padding("actor.sub", sub)
     _check_size("actor.sub", sub, MAX_ID_BYTES)
 
     copied = _copy_claims("actor", actor, depth=1)

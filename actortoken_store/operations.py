@@ -45,6 +45,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "Operation",
     "Step",
+    "check_text_argument",
     "get",
     "get_one",
     "list_for_user",
@@ -128,6 +129,11 @@ def save_many(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(
             f"batch_size must be an integer of at least 1, got {batch_size!r}"
+        )
+    if isinstance(tokens, ActorToken) or not isinstance(tokens, Iterable):
+        raise InvalidArgumentError(
+            f"tokens must be an iterable of ActorToken, got {type(tokens).__name__}; "
+            "wrap a single token in a list, or call save"
         )
     ordered = list(tokens)
     for position, token in enumerate(ordered):
@@ -239,7 +245,7 @@ def get(
 
     With ``reveal`` False, the ticket is not read: ``token`` and ``url`` are None.
     """
-    _check_text_argument("token_id", token_id)
+    check_text_argument("token_id", token_id)
     rows: Rows = yield statements.select_by_id(token_id)
     return from_row(rows[0], secrets, reveal=reveal) if rows else None
 
@@ -267,7 +273,7 @@ def list_for_user(
     ``url`` are None, and `Page.ticket_states` tells which rows have one. A row under a key
     that is not configured then lists instead of raising `TicketDecryptionError`.
     """
-    _check_text_argument("user_id", user_id)
+    check_text_argument("user_id", user_id)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidArgumentError(
             f"limit must be an integer from 1 to {MAX_PAGE_SIZE}, got {limit!r}"
@@ -307,7 +313,7 @@ def transition(
         TokenNotFoundError: no token has ``token_id``.
         InvalidTransitionError: the token is not pending; the error names its status.
     """
-    _check_text_argument("token_id", token_id)
+    check_text_argument("token_id", token_id)
     rows: Rows = yield statements.transition_token(
         token_id,
         target,
@@ -326,13 +332,16 @@ def transition(
     raise InvalidTransitionError(token_id, current.value, target.value)
 
 
-def _check_text_argument(name: str, value: object) -> None:
+def check_text_argument(name: str, value: object) -> None:
+    """Raise `InvalidArgumentError` unless ``value`` is a non-empty string psycopg can send."""
     # psycopg cannot send a NUL character or a lone surrogate (the second would escape
     # as a raw UnicodeEncodeError), and a non-string would fail in the database with a
     # less helpful type error. Any other text is a bound parameter, so quotes, LIKE
     # wildcards and JSON-path syntax are plain characters.
     if not isinstance(value, str):
         raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}")
+    if not value:
+        raise InvalidArgumentError(f"{name} must not be empty")
     if "\x00" in value:
         raise InvalidArgumentError(f"{name} must not contain a NUL character, got {value!r}")
     try:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from actortoken_store import cache, driver, maintenance, operations
 from actortoken_store.audit.api import AuditQueries
@@ -23,6 +23,7 @@ from actortoken_store.calls import Call, Pipeline
 from actortoken_store.clerk_models import TokenInput
 from actortoken_store.config import validate_schema_name
 from actortoken_store.dberrors import translate_database_errors
+from actortoken_store.errors import InvalidArgumentError
 from actortoken_store.maintenance import KeyRotation
 from actortoken_store.model import ActorToken, TokenStatus
 from actortoken_store.operations import Operation, Step
@@ -73,6 +74,10 @@ class ActorTokenRepository:
         schema: str = DEFAULT_SCHEMA,
         secrets: SecretsPolicy | None = None,
     ) -> None:
+        if not isinstance(session, Session | scoped_session):
+            raise InvalidArgumentError(
+                f"session must be a SQLAlchemy Session, got {type(session).__name__}"
+            )
         self.session = session
         self.schema = validate_schema_name(schema)
         self.secrets = SecretsPolicy.from_environment() if secrets is None else secrets

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import IO, Final, cast
 
-from actortoken_store.errors import InputReadError
+from actortoken_store.errors import InputReadError, InvalidArgumentError
 
 __all__ = ["STDIN", "ImportSource", "open_source", "source_name"]
 
@@ -49,6 +49,11 @@ def open_source(source: ImportSource) -> Iterator[_GuardedText | _DecodedText]:
         InputReadError: the file cannot be opened. Later read failures, such as a
             truncated gzip file, raise it from ``read``.
     """
+    if not isinstance(source, str | os.PathLike) and not hasattr(source, "read"):
+        raise InvalidArgumentError(
+            "source must be a path, '-' for standard input, or a readable stream, "
+            f"got {type(source).__name__}"
+        )
     name = source_name(source)
     with ExitStack() as stack:
         if isinstance(source, str | os.PathLike):

@@ -22,7 +22,7 @@ from actortoken_store.audit.records import (
 )
 from actortoken_store.errors import InvalidArgumentError
 from actortoken_store.model import TokenStatus
-from actortoken_store.operations import Operation
+from actortoken_store.operations import Operation, check_text_argument
 from actortoken_store.rows import cutoff_before
 
 __all__ = [
@@ -98,6 +98,7 @@ def timeline(
 
     Events outlive their token, so a deleted token still has a timeline.
     """
+    check_text_argument("token_id", token_id)
     checked_limit = _check_limit(limit)
     position = None if after is None else decode_position("timeline", after, (int,))[0]
     result = yield queries.select_timeline(token_id, after=position, limit=checked_limit + 1)

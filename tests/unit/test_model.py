@@ -816,3 +816,18 @@ def test_fixture_reprs_hide_secrets(fixture_tokens: list[ActorToken]) -> None:
             assert token.token not in text
         if token.url is not None:
             assert token.url not in text
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"id": " act_x "}, "id"),
+        ({"id": "act_x\n"}, "id"),
+        ({"user_id": "\tuser_1"}, "user_id"),
+        ({"actor": {"sub": "user_admin "}}, "actor.sub"),
+    ],
+)
+def test_padded_ids_rejected(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidActorTokenError, match="leading or trailing whitespace") as raised:
+        ActorToken.from_clerk(record(**changes))
+    assert raised.value.field == field

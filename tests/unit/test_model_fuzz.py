@@ -33,7 +33,7 @@ clean_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
     min_size=1,
     max_size=30,
-).filter(lambda value: value.strip() != "")
+).filter(lambda value: value != "" and value.strip() == value)
 timestamps = st.integers(min_value=MIN_TIMESTAMP_MS, max_value=MAX_TIMESTAMP_MS)
 claim_values = st.recursive(
     st.none()
