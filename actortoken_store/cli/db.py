@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Final
 
 __all__ = ["register"]
 
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "-x",
         action="append",
         default=[],
+        type=_x_option,
         metavar="KEY=VALUE",
         help="an option for the revisions, as with alembic's -x; 'drop_tickets=true' accepts "
         "that stored tickets are dropped (only their SHA-256 digests kept) when no "
@@ -58,6 +60,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "check", help="fail unless the schema matches this version's models exactly"
     )
     check.set_defaults(handler=_check)
+
+
+_X_BOOLEANS: Final = frozenset({"1", "true", "yes", "on", "0", "false", "no", "off"})
+"""Values the revisions read as a boolean ``-x`` option, in any case."""
+_X_KEYS: Final = ("drop_tickets",)
+
+
+def _x_option(text: str) -> str:
+    """Check one ``-x KEY=VALUE`` option against the keys the revisions read.
+
+    Raises:
+        argparse.ArgumentTypeError: the option has no ``=``, an unknown key, or a value that
+            is not a boolean word.
+    """
+    key, separator, value = text.partition("=")
+    key = key.strip()
+    if not separator:
+        raise argparse.ArgumentTypeError(f"invalid option {text!r}: expected KEY=VALUE")
+    if key not in _X_KEYS:
+        raise argparse.ArgumentTypeError(
+            f"unknown option {key!r}: the revisions read only {', '.join(_X_KEYS)}"
+        )
+    if value.strip().lower() not in _X_BOOLEANS:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {value!r} for {key}: use true or false (also yes/no, on/off, 1/0)"
+        )
+    return f"{key}={value.strip()}"
 
 
 def _upgrade(args: argparse.Namespace) -> int:
@@ -112,9 +141,19 @@ def _current(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from actortoken_store import migrate
     from actortoken_store.cli.database import migration_config, open_database
+    from actortoken_store.errors import SchemaNotReadyError
 
     with open_database(args, check_schema=False) as database:
-        migrate.check(migration_config(database.choice, database.schema))
+        config = migration_config(database.choice, database.schema)
+        current = migrate.current(config)
+        head = migrate.head()
+        if current != [head]:
+            found = ", ".join(current) if current else "none (the store's tables are missing)"
+            raise SchemaNotReadyError(
+                f"schema {database.schema!r} is at revision {found}, but this version needs "
+                f"revision {head}; run 'actortoken-store db upgrade'"
+            )
+        migrate.check(config)
     print(f"schema {database.schema!r} matches the models of this version")
     return 0
 

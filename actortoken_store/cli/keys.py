@@ -53,17 +53,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _generate(args: argparse.Namespace) -> int:
+    import os
     from datetime import UTC, datetime
 
     from actortoken_store.cli.database import announce
     from actortoken_store.secrets import ENV_KEYS, format_key, generate_key
 
-    key_id = args.key_id or f"key-{datetime.now(UTC):%Y%m%d}"
+    # Only a missing --id takes the default: an empty one is a mistake that format_key
+    # reports.
+    key_id = f"key-{datetime.now(UTC):%Y%m%d}" if args.key_id is None else args.key_id
     print(format_key(key_id, generate_key()))
-    announce(
-        f"put this entry first in {ENV_KEYS}, deploy it, then run 'actortoken-store keys "
-        "rotate'; keep the earlier keys in the list until rotation reports no rows left"
-    )
+    if os.environ.get(ENV_KEYS, "").strip():
+        announce(
+            f"put this entry first in {ENV_KEYS}, deploy it, then run 'actortoken-store keys "
+            "rotate'; keep the earlier keys in the list until rotation reports no rows left"
+        )
+    else:
+        announce(f"set {ENV_KEYS} to this entry to encrypt the tickets stored from now on")
     return 0
 
 

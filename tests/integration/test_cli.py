@@ -429,6 +429,13 @@ def test_missing_schema_not_migrated(run: Run, spare_schema: str, clean_engine: 
         assert spare_schema not in sqlalchemy.inspect(connection).get_schema_names()
 
 
+def test_db_check_unmigrated(run: Run, spare_schema: str) -> None:
+    result = run("--schema", spare_schema, "db", "check")
+    assert result.code == 2
+    assert "run 'actortoken-store db upgrade'" in result.err
+    assert "revision none" in result.err
+
+
 def test_other_revision_not_migrated(
     run: Run, url_text: str, spare_schema: str, clean_engine: Engine
 ) -> None:
