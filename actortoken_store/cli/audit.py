@@ -185,10 +185,12 @@ _EVENT_COLUMNS: Final = (
     "token_id",
     "from_status",
     "to_status",
+    "issued_at",
     "occurred_at",
     "recorded_at",
     "source",
     "actor_sub",
+    "actor",
     "user_id",
     "context",
 )

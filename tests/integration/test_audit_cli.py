@@ -52,7 +52,11 @@ def imported(repo: ActorTokenRepository, session: Session) -> list[dict[str, Any
         (["actors", "--format", "csv"], "actor_sub,issued,accepted,revoked,pending,users"),
         (["actor", "user_x", "--format", "csv"], "token_id,user_id,actor_sub,issued_at,status"),
         (["user", "user_x"], "token_id  user_id  actor_sub  issued_at  status"),
-        (["token", "act_x", "--format", "csv"], "id,token_id,from_status,to_status"),
+        (
+            ["token", "act_x", "--format", "csv"],
+            "id,token_id,from_status,to_status,issued_at,occurred_at,recorded_at,source,"
+            "actor_sub,actor,user_id,context",
+        ),
         (["stale"], "token_id  user_id  actor_sub  created_at  age_seconds"),
     ],
 )
@@ -120,6 +124,8 @@ def test_token_timeline(run: Run, imported: list[dict[str, Any]]) -> None:
     assert creation["to_status"] == imported[0]["status"]
     assert creation["source"] == "import"
     assert creation["context"] == {}
+    assert creation["actor"] == imported[0]["actor"]
+    assert creation["issued_at"] is not None
 
 
 def test_stale_with_now(run: Run, imported: list[dict[str, Any]]) -> None:
