@@ -27,6 +27,8 @@ STDIN: Final = "-"
 """The path that stands for standard input."""
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
+_PEEK_BYTES: Final = 16
+"""Leading bytes looked at to recognize the format; peek may return fewer."""
 
 ImportSource = str | os.PathLike[str] | IO[bytes] | IO[str]
 """A path (``-`` for standard input), a binary stream, or a text stream."""
@@ -80,7 +82,9 @@ def open_source(source: ImportSource) -> Iterator[_GuardedText | _DecodedText]:
             reader = io.BufferedReader(cast(io.RawIOBase, stream))
             stack.callback(reader.detach)
             stream = cast(IO[bytes], reader)
-        if _peek(stream, name).startswith(_GZIP_MAGIC):
+        head = _peek(stream, name)
+        _check_format(head, name)
+        if head.startswith(_GZIP_MAGIC):
             decompressed = stack.enter_context(gzip.GzipFile(fileobj=stream, mode="rb"))
             stream = cast(IO[bytes], decompressed)
         yield _DecodedText(stream, name)
@@ -124,13 +128,40 @@ class _DecodedText:
                 return text
 
 
+# Leading bytes of compressed or archive formats that the importer cannot read.
+_OTHER_FORMATS: Final = (
+    (b"PK\x03\x04", "a zip archive"),
+    (b"BZh", "bzip2-compressed"),
+    (b"\xfd7zXZ\x00", "xz-compressed"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
+)
+
+
+def _check_format(head: bytes, name: str) -> None:
+    """Raise `InputReadError` for input that is compressed in a format other than gzip,
+    or named ``.gz`` without being gzip-compressed or JSON."""
+    for magic, described in _OTHER_FORMATS:
+        if head.startswith(magic):
+            raise InputReadError(
+                f"{name!r} is {described}, not JSON or gzip-compressed JSON; extract it first"
+            )
+    if name.lower().endswith(".gz") and not head.startswith(_GZIP_MAGIC):
+        first = head.lstrip(b" \t\r\n\xef\xbb\xbf")[:1]
+        if first not in (b"{", b"[", b""):
+            raise InputReadError(
+                f"{name!r} is named .gz but is not gzip-compressed: it does not start with "
+                "the gzip header (1f 8b), nor with JSON"
+            )
+
+
 def _is_text(stream: IO[bytes] | IO[str]) -> bool:
     return isinstance(stream, io.TextIOBase)
 
 
 def _peek(stream: IO[bytes], name: str) -> bytes:
     try:
-        head: bytes = stream.peek(len(_GZIP_MAGIC))  # type: ignore[attr-defined]
+        head: bytes = stream.peek(_PEEK_BYTES)  # type: ignore[attr-defined]
     except OSError as exc:
         raise InputReadError(f"failed to read {name!r}: {exc}") from exc
-    return head[: len(_GZIP_MAGIC)]
+    return head[:_PEEK_BYTES]
