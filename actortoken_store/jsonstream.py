@@ -109,6 +109,14 @@ def _read_sequence(reader: _Reader) -> Iterator[JsonRecord]:
         value, end = decoded
         records_span_lines = records_span_lines or reader.newline_before(end)
         reader.advance(end)
+        # Only whitespace or the start of another record may follow on the same line.
+        # Other data (a stray NUL, a trailing comma) damages this record, and reporting it
+        # as a record of its own would count one damaged line twice.
+        following = reader.next_on_line()
+        if following and following not in "{[":
+            yield JsonRecord(line, error=_not_json(f"unexpected {following!r} after the record"))
+            reader.skip_line()
+            continue
         yield JsonRecord(line, value=value)
 
 
@@ -259,6 +267,20 @@ class _Reader:
             if not self.fill():
                 return True
 
+    def next_on_line(self) -> str:
+        """Return the first non-blank character after ``pos`` on its line, or "" if none.
+
+        ``pos`` does not move.
+        """
+        offset = 0
+        while True:
+            match = _NON_BLANK.search(self.text, self.pos + offset)
+            if match is not None:
+                return "" if match.group() == "\n" else match.group()
+            offset = len(self.text) - self.pos
+            if not self.fill():
+                return ""
+
     def skip_line(self) -> None:
         """Move to the start of the next line, or to the end of the input."""
         while True:
@@ -362,6 +384,17 @@ class _Reader:
             return "invalid actor token: <record>: not valid UTF-8"
         line = self.line + self.text.count("\n", self.pos, error.pos)
         newline = self.text.rfind("\n", 0, error.pos)
+        if (
+            line > self.line
+            and self.text.startswith("{", error.pos)
+            and not self.text[newline + 1 : error.pos].strip(" \t\r")
+        ):
+            # The decoder stopped at a "{" opening a later line: the record was cut short
+            # at the end of its own line, and the next record starts there.
+            return _not_json(
+                f"the record is incomplete at the end of line {self.line}, "
+                f"and line {line} starts another record"
+            )
         column = error.pos - newline + (self.dropped_columns if newline < 0 else 0)
         # The decoder's messages end in "at" because they expect a position to follow.
         message = error.msg.removesuffix(" at").removesuffix(" starting")

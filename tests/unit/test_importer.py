@@ -460,3 +460,21 @@ def test_long_jsonl_line_memory() -> None:
     assert found[1].value == {"id": 1}
     assert found[1].line == 2
     assert peak < 1_000_000
+
+
+def test_truncated_line_names_its_line() -> None:
+    text = '{"id": "act_1"}\n{"id": "act_2", "status": "pending"\n{"id": "act_3"}\n'
+    records = list(read_json_records(io.StringIO(text)))
+    assert [record.line for record in records] == [1, 2, 3]
+    assert records[1].error is not None
+    assert "incomplete at the end of line 2" in records[1].error
+    assert "line 3, column 1" not in records[1].error
+
+
+def test_nul_after_record_counts_once() -> None:
+    text = '{"id": "act_1"}\n{"id": "act_2"}\x00\n{"id": "act_3"}\n'
+    records = list(read_json_records(io.StringIO(text)))
+    assert [record.line for record in records] == [1, 2, 3]
+    assert records[1].error is not None
+    assert "unexpected '\\x00' after the record" in records[1].error
+    assert records[2].value == {"id": "act_3"}
