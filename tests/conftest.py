@@ -53,7 +53,33 @@ def _find_fixtures() -> Path:
 
 
 FIXTURES = _find_fixtures()
-"""Clerk-shaped sample data shared with this repository (read-only)."""
+"""Clerk-shaped sample data shared with this repository (read-only). Tests reach it through
+`fixture_file`, `load_jsonl` or `fixture_tokens`, never directly, so a missing folder skips
+them with one reason."""
+
+ENV_CI = "CI"
+"""Environment variable that CI sets to ``true``; there the sample data must be present."""
+
+
+def _missing_fixtures_message() -> str:
+    return f"Clerk sample data not found at {FIXTURES}; set {ENV_FIXTURES} to the folder"
+
+
+def _running_in_ci() -> bool:
+    return os.environ.get(ENV_CI, "").strip().lower() in {"true", "1"}
+
+
+def fixture_file(name: str) -> Path:
+    """Return the path of one sample data file.
+
+    A clone without the sample data skips the calling test; under CI, which always has the
+    data, the test fails instead, so a lost folder cannot pass as a run of skips.
+    """
+    if not FIXTURES.is_dir():
+        if _running_in_ci():
+            pytest.fail(_missing_fixtures_message(), pytrace=False)
+        pytest.skip(_missing_fixtures_message())
+    return FIXTURES / name
 
 
 # "ci" keeps property tests bounded, so the suite stays within its time budget. Select
@@ -71,6 +97,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Under CI a missing sample data folder stops the run before any test, in one message.
+    if _running_in_ci() and not FIXTURES.is_dir():
+        raise pytest.UsageError(f"{_missing_fixtures_message()} (CI must have it)")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -175,8 +207,8 @@ def repo(session: Session) -> ActorTokenRepository:
 
 
 def load_jsonl(name: str) -> list[dict[str, Any]]:
-    """Read one of the shared fixture files of JSON Lines."""
-    with (FIXTURES / name).open(encoding="utf-8") as lines:
+    """Read one sample data file of JSON Lines; skips or fails like `fixture_file`."""
+    with fixture_file(name).open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines if line.strip()]
 
 

@@ -19,7 +19,7 @@ from actortoken_store.cli.audit import parse_duration, parse_instant
 from actortoken_store.cli.main import main
 from actortoken_store.model import ActorToken
 from actortoken_store.repository import ActorTokenRepository
-from tests.conftest import FIXTURES, load_jsonl
+from tests.conftest import fixture_file, load_jsonl
 
 Run = Callable[..., tuple[int, str, str]]
 """Run ``actortoken-store audit`` with arguments; return exit code, stdout, stderr."""
@@ -200,7 +200,7 @@ def test_parse_duration_units() -> None:
 def test_import_then_actors(database_url: sqlalchemy.URL, run: Run, clean_engine: Engine) -> None:
     url = database_url.render_as_string(hide_password=False)
     for name in ("actor_tokens.jsonl", "lifecycles.jsonl"):
-        assert main(["--database-url", url, "import", str(FIXTURES / name)]) == 0
+        assert main(["--database-url", url, "import", str(fixture_file(name))]) == 0
 
     final: dict[str, dict[str, Any]] = {}
     for record in load_jsonl("actor_tokens.jsonl") + load_jsonl("lifecycles.jsonl"):

@@ -15,7 +15,7 @@ from actortoken_store.errors import InvalidArgumentError
 from actortoken_store.importer import import_tokens
 from actortoken_store.model import ms_to_datetime
 from actortoken_store.repository import ActorTokenRepository
-from tests.conftest import FIXTURES, load_jsonl
+from tests.conftest import fixture_file, load_jsonl
 
 FIXTURE_NOW = datetime(2025, 12, 2, tzinfo=UTC)
 """The instant the fixture data treats as now."""
@@ -43,7 +43,7 @@ def _final_states() -> dict[str, dict[str, Any]]:
 def imported(clean_engine: Engine) -> dict[str, dict[str, Any]]:
     """Import both fixture files in order with the importer, which commits per batch."""
     for name in ("actor_tokens.jsonl", "lifecycles.jsonl"):
-        report = import_tokens(sessionmaker(clean_engine), FIXTURES / name)
+        report = import_tokens(sessionmaker(clean_engine), fixture_file(name))
         assert report.rejected == 0
     return _final_states()
 

@@ -29,12 +29,10 @@ from actortoken_store.config import DatabaseChoice
 from actortoken_store.migrate import head
 from actortoken_store.model import ActorToken
 from actortoken_store.repository import ActorTokenRepository
-from tests.conftest import FIXTURES, load_jsonl
+from tests.conftest import fixture_file, load_jsonl
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPOSITORY_ROOT / "examples" / "actor_tokens.jsonl"
-SNAKE_FILE = FIXTURES / "actor_tokens.jsonl"
-CAMEL_FILE = FIXTURES / "actor_tokens_camel.json"
 
 
 @dataclass(frozen=True)
@@ -104,11 +102,11 @@ def secret_fragments(records: list[dict[str, Any]]) -> list[str]:
 
 
 def test_import_fixture_then_again(run: Run) -> None:
-    first = run("import", str(SNAKE_FILE))
+    first = run("import", str(fixture_file("actor_tokens.jsonl")))
     assert first.code == 0, first.err
     assert counts(first.out) == expected_counts(inserted=308)
 
-    second = run("import", str(SNAKE_FILE))
+    second = run("import", str(fixture_file("actor_tokens.jsonl")))
     assert second.code == 0, second.err
     assert counts(second.out) == expected_counts(unchanged=308)
 
@@ -134,7 +132,7 @@ def test_password_hidden_on_stderr(
 
 
 def test_list_every_user_newest_first(run: Run) -> None:
-    assert run("import", str(SNAKE_FILE)).code == 0
+    assert run("import", str(fixture_file("actor_tokens.jsonl"))).code == 0
     records = load_jsonl("actor_tokens.jsonl")
     users = sorted({record["user_id"] for record in records})
     assert len(users) == 25
@@ -147,7 +145,7 @@ def test_list_every_user_newest_first(run: Run) -> None:
 
 
 def test_list_pages_with_cursor(run: Run) -> None:
-    assert run("import", str(SNAKE_FILE)).code == 0
+    assert run("import", str(fixture_file("actor_tokens.jsonl"))).code == 0
     records = load_jsonl("actor_tokens.jsonl")
     user_id = max(
         {record["user_id"] for record in records},
@@ -169,7 +167,7 @@ def test_list_pages_with_cursor(run: Run) -> None:
 
 
 def test_list_status_filter_and_text(run: Run) -> None:
-    assert run("import", str(SNAKE_FILE)).code == 0
+    assert run("import", str(fixture_file("actor_tokens.jsonl"))).code == 0
     records = load_jsonl("actor_tokens.jsonl")
     user_id = records[0]["user_id"]
     pending = [r for r in records if r["user_id"] == user_id and r["status"] == "pending"]
@@ -212,14 +210,14 @@ def test_list_unknown_user(run: Run) -> None:
 
 
 def test_camel_file_same_rows(run: Run, clean_engine: Engine) -> None:
-    result = run("import", str(CAMEL_FILE))
+    result = run("import", str(fixture_file("actor_tokens_camel.json")))
     assert result.code == 0, result.err
     assert counts(result.out) == expected_counts(inserted=20)
 
     twins = [ActorToken.from_clerk(record) for record in load_jsonl("actor_tokens.jsonl")[:20]]
     assert stored_tokens(clean_engine) == sorted(twins, key=lambda token: token.id)
 
-    snake = run("import", str(SNAKE_FILE))
+    snake = run("import", str(fixture_file("actor_tokens.jsonl")))
     assert counts(snake.out) == expected_counts(inserted=288, unchanged=20)
 
 
@@ -262,14 +260,16 @@ def test_strict_stores_nothing(run: Run, clean_engine: Engine, tmp_path: Path) -
 
 
 def test_strict_all_valid_stores_all(run: Run, clean_engine: Engine) -> None:
-    result = run("import", "--strict", "--batch-size", "50", str(SNAKE_FILE))
+    result = run(
+        "import", "--strict", "--batch-size", "50", str(fixture_file("actor_tokens.jsonl"))
+    )
     assert result.code == 0, result.err
     assert counts(result.out) == expected_counts(inserted=308)
     assert len(stored_tokens(clean_engine)) == 308
 
 
 def test_batch_size_does_not_change_result(run: Run, clean_engine: Engine) -> None:
-    result = run("import", "--batch-size", "7", str(FIXTURES / "lifecycles.jsonl"))
+    result = run("import", "--batch-size", "7", str(fixture_file("lifecycles.jsonl")))
     assert result.code == 0, result.err
     # Each token in the file has exactly one accepted or revoked snapshot: its final state.
     finals = {
@@ -295,7 +295,7 @@ def test_import_gzip_and_stdin(run: Run, tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_show_masks_secrets(run: Run) -> None:
-    assert run("import", str(SNAKE_FILE)).code == 0
+    assert run("import", str(fixture_file("actor_tokens.jsonl"))).code == 0
     record = next(
         r for r in load_jsonl("actor_tokens.jsonl") if r["token"] and r["actor"].get("iss")
     )
@@ -322,7 +322,7 @@ def test_no_ticket_in_any_output(run: Run, tmp_path: Path) -> None:
     path = tmp_path / "broken.jsonl"
     path.write_text("\n".join(json.dumps(record) for record in broken), encoding="utf-8")
 
-    outputs = [run("import", str(SNAKE_FILE)), run("import", str(path))]
+    outputs = [run("import", str(fixture_file("actor_tokens.jsonl"))), run("import", str(path))]
     for record in records[:12]:
         outputs.append(run("show", record["id"]))
         outputs.append(run("show", "--json", record["id"]))

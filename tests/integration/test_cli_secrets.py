@@ -18,10 +18,9 @@ from actortoken_store.cli.purge import parse_age
 from actortoken_store.config import create_engine
 from actortoken_store.repository import ActorTokenRepository
 from actortoken_store.secrets import ENV_KEYS, Keyring, SecretsMode, SecretsPolicy, format_key
-from tests.conftest import FIXTURES, TEST_KEYS, load_jsonl
+from tests.conftest import TEST_KEYS, fixture_file, load_jsonl
 from tests.servers import throwaway_database
 
-SNAKE_FILE = FIXTURES / "actor_tokens.jsonl"
 NEW_KEY = ("new-key", bytes(range(200, 232)))
 
 
@@ -80,7 +79,7 @@ def test_keys_generate_bad_id(run: Run) -> None:
 def test_keys_rotate_reencrypts(
     run: Run, clean_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert run("import", str(SNAKE_FILE)).code == 0
+    assert run("import", str(fixture_file("actor_tokens.jsonl"))).code == 0
     encrypted = count(
         clean_engine, "SELECT count(*) FROM actor_tokens WHERE ticket_key_id IS NOT NULL"
     )
@@ -101,7 +100,7 @@ def test_keys_rotate_reencrypts(
 def test_keys_rotate_unknown_key(
     run: Run, clean_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert run("import", str(SNAKE_FILE)).code == 0
+    assert run("import", str(fixture_file("actor_tokens.jsonl"))).code == 0
     monkeypatch.setenv(ENV_KEYS, format_key(*NEW_KEY))
     result = run("keys", "rotate")
     assert result.code == 1
@@ -117,7 +116,7 @@ def test_keys_rotate_needs_keys(run: Run, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_purge_dry_run_then_purge(run: Run, clean_engine: Engine) -> None:
-    assert run("import", str(SNAKE_FILE)).code == 0
+    assert run("import", str(fixture_file("actor_tokens.jsonl"))).code == 0
     # Every fixture token changed in 2025 and every pending ticket has expired since.
     dry = run("purge", "--older-than", "90d", "--dry-run")
     assert dry.code == 0, dry.err
@@ -131,7 +130,7 @@ def test_purge_dry_run_then_purge(run: Run, clean_engine: Engine) -> None:
 
 
 def test_purge_keeps_recent(run: Run, clean_engine: Engine) -> None:
-    assert run("import", str(SNAKE_FILE)).code == 0
+    assert run("import", str(fixture_file("actor_tokens.jsonl"))).code == 0
     result = run("purge", "--older-than", "5000w")
     assert result.out.startswith("purged 0 actor tokens")
     assert count(clean_engine, "SELECT count(*) FROM actor_tokens") == 308
@@ -158,7 +157,7 @@ def test_parse_age(text: str, days: float) -> None:
 
 
 def test_show_reveal(run: Run) -> None:
-    assert run("import", str(SNAKE_FILE)).code == 0
+    assert run("import", str(fixture_file("actor_tokens.jsonl"))).code == 0
     record = next(r for r in load_jsonl("actor_tokens.jsonl") if r["status"] == "pending")
 
     masked = run("show", record["id"])
@@ -178,7 +177,10 @@ def test_show_reveal(run: Run) -> None:
 
 def test_maintenance_output_hides_tickets(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     records = load_jsonl("actor_tokens.jsonl")
-    outputs = [run("import", str(SNAKE_FILE)), run("purge", "--older-than", "1d", "--dry-run")]
+    outputs = [
+        run("import", str(fixture_file("actor_tokens.jsonl"))),
+        run("purge", "--older-than", "1d", "--dry-run"),
+    ]
     monkeypatch.setenv(ENV_KEYS, f"{format_key(*NEW_KEY)},{TEST_KEYS}")
     outputs.append(run("keys", "rotate"))
     text_out = "\n".join(result.out + result.err for result in outputs)

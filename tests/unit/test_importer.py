@@ -17,7 +17,7 @@ from actortoken_store.importer import ParsedRecord, read_tokens
 from actortoken_store.jsonstream import read_json_records
 from actortoken_store.model import ActorToken
 from actortoken_store.sources import open_source
-from tests.conftest import FIXTURES
+from tests.conftest import fixture_file
 
 TICKET = "eyJhbGciOiJSUzI1NiJ9.eyJzdCI6ImFjdG9yX3Rva2VuIn0.c2lnbmF0dXJlLW5vdC1yZWFs"
 
@@ -386,7 +386,7 @@ def test_long_line_error_column() -> None:
 
 @pytest.mark.parametrize("chunk_chars", [13, 509, 65536])
 def test_chunk_boundaries_fixture(chunk_chars: int) -> None:
-    path = FIXTURES / "actor_tokens.jsonl"
+    path = fixture_file("actor_tokens.jsonl")
     expected = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     with open_source(path) as text:
         found = list(read_json_records(text, chunk_chars=chunk_chars))
@@ -395,15 +395,15 @@ def test_chunk_boundaries_fixture(chunk_chars: int) -> None:
 
 
 def test_camel_file_matches_snake_twins() -> None:
-    snake = [item.token for item in read_tokens(FIXTURES / "actor_tokens.jsonl")]
-    camel = list(read_tokens(FIXTURES / "actor_tokens_camel.json"))
+    snake = [item.token for item in read_tokens(fixture_file("actor_tokens.jsonl"))]
+    camel = list(read_tokens(fixture_file("actor_tokens_camel.json")))
     assert all(item.reason is None for item in camel)
     assert [item.token for item in camel] == snake[:20]
 
 
 @pytest.mark.parametrize("chunk_chars", [5, 333])
 def test_chunk_boundaries_pretty_array(chunk_chars: int) -> None:
-    path = FIXTURES / "actor_tokens_camel.json"
+    path = fixture_file("actor_tokens_camel.json")
     expected = json.loads(path.read_text(encoding="utf-8"))
     with open_source(path) as text:
         found = list(read_json_records(text, chunk_chars=chunk_chars))

@@ -22,7 +22,7 @@ from actortoken_store.model import (
     TokenStatus,
     ms_to_datetime,
 )
-from tests.conftest import FIXTURES, load_jsonl
+from tests.conftest import fixture_file, load_jsonl
 
 CREATED = 1_750_500_032_016
 UPDATED = 1_750_500_637_310
@@ -739,7 +739,7 @@ def test_error_message_bounded() -> None:
 
 
 def test_fixture_lines_round_trip() -> None:
-    lines = (FIXTURES / "actor_tokens.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = fixture_file("actor_tokens.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 308
 
     for number, line in enumerate(lines, start=1):
@@ -749,12 +749,12 @@ def test_fixture_lines_round_trip() -> None:
 
 
 def test_fixture_bytes_round_trip() -> None:
-    for line in (FIXTURES / "actor_tokens.jsonl").read_bytes().splitlines():
+    for line in fixture_file("actor_tokens.jsonl").read_bytes().splitlines():
         assert ActorToken.from_clerk(line).to_clerk() == json.loads(line)
 
 
 def test_camel_file_matches_snake_twins() -> None:
-    camel_records = json.loads((FIXTURES / "actor_tokens_camel.json").read_text("utf-8"))
+    camel_records = json.loads(fixture_file("actor_tokens_camel.json").read_text("utf-8"))
     snake_records = load_jsonl("actor_tokens.jsonl")[: len(camel_records)]
     assert len(camel_records) == 20
 
