@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy
@@ -10,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from actortoken_store.config import create_async_engine
+from actortoken_store.embedded import start_embedded, stop_embedded
 from tests.drivers import KINDS, EventLoopThread, RepoDriver, RepoFactory
 
 
@@ -54,3 +59,29 @@ def any_repo(request: pytest.FixtureRequest, repo_factory: RepoFactory) -> RepoD
     """
     kind = request.param
     return repo_factory.open(kind)
+
+
+@pytest.fixture(scope="session")
+def embedded_data_copy() -> Iterator[Callable[[Path], Path]]:
+    """Copies a stopped, initialized embedded data folder to a given path and returns it.
+
+    initdb takes most of an embedded server's start (about 10 s on a loaded 2-core
+    machine), so the session runs it once and tests that need a server, but not a new
+    cluster, start from a copy. Tests of initdb itself use an empty folder instead.
+    """
+    root = Path(tempfile.mkdtemp(prefix="ats-tpl-"))
+    template = root / "pg"
+    try:
+        start_embedded(template)
+        stop_embedded(template)
+
+        def copy(target: Path) -> Path:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # `cp -a` keeps the owner, which must stay the server's system user under root.
+            subprocess.run(["cp", "-a", str(template), str(target)], check=True)
+            return target
+
+        yield copy
+    finally:
+        stop_embedded(template)
+        shutil.rmtree(root, ignore_errors=True)

