@@ -82,8 +82,8 @@ def fixture_file(name: str) -> Path:
     return FIXTURES / name
 
 
-# "ci" keeps property tests bounded, so the suite stays within its time budget. Select
-# another profile with HYPOTHESIS_PROFILE, such as "soak" for a long local run.
+# "ci" keeps property tests bounded, so the suite stays within its time budget. --runslow
+# selects "soak"; HYPOTHESIS_PROFILE names a profile explicitly.
 settings.register_profile(
     "ci",
     max_examples=40,
@@ -100,6 +100,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # --runslow also deepens the property tests, unless a profile was chosen by name.
+    if config.getoption("--runslow") and "HYPOTHESIS_PROFILE" not in os.environ:
+        settings.load_profile("soak")
     # Under CI a missing sample data folder stops the run before any test, in one message.
     if _running_in_ci() and not FIXTURES.is_dir():
         raise pytest.UsageError(f"{_missing_fixtures_message()} (CI must have it)")

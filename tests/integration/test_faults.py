@@ -12,7 +12,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -285,11 +285,13 @@ def test_unanswered_connect_times_out() -> None:
 
 
 @pytest.fixture(scope="module")
-def private_server() -> Iterator[tuple[Path, sqlalchemy.URL]]:
+def private_server(
+    embedded_data_copy: Callable[[Path], Path],
+) -> Iterator[tuple[Path, sqlalchemy.URL]]:
     """An embedded PostgreSQL server of this module alone, with the store migrated."""
     # A short folder name keeps the Unix socket path under its 107-byte limit.
     folder = Path(tempfile.mkdtemp(prefix="ats-restart-"))
-    data_dir = folder / "pg"
+    data_dir = embedded_data_copy(folder / "pg")
     try:
         url = start_embedded(data_dir, database="restarts")
         migrate.upgrade(migrate.make_config(url.render_as_string(hide_password=False)))
