@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,26 +61,20 @@ def any_repo(request: pytest.FixtureRequest, repo_factory: RepoFactory) -> RepoD
 
 
 @pytest.fixture(scope="session")
-def embedded_data_copy() -> Iterator[Callable[[Path], Path]]:
-    """Copies a stopped, initialized embedded data folder to a given path and returns it.
+def embedded_data_dir() -> Iterator[Path]:
+    """A stopped embedded data folder that initdb already made, shared by the session.
 
-    initdb takes most of an embedded server's start (about 10 s on a loaded 2-core
-    machine), so the session runs it once and tests that need a server, but not a new
-    cluster, start from a copy. Tests of initdb itself use an empty folder instead.
+    initdb takes most of an embedded server's first start (about 10 s on this loaded
+    2-core machine), and copying the folder costs seconds too, so tests that need a server
+    but not a new cluster start this one and stop it again before they end. Databases they
+    create stay for later tests. Tests of initdb itself use an empty folder instead.
     """
-    root = Path(tempfile.mkdtemp(prefix="ats-tpl-"))
-    template = root / "pg"
+    root = Path(tempfile.mkdtemp(prefix="ats-shared-"))
+    data_dir = root / "pg"
     try:
-        start_embedded(template)
-        stop_embedded(template)
-
-        def copy(target: Path) -> Path:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # `cp -a` keeps the owner, which must stay the server's system user under root.
-            subprocess.run(["cp", "-a", str(template), str(target)], check=True)
-            return target
-
-        yield copy
+        start_embedded(data_dir)
+        stop_embedded(data_dir)
+        yield data_dir
     finally:
-        stop_embedded(template)
+        stop_embedded(data_dir)
         shutil.rmtree(root, ignore_errors=True)

@@ -7,8 +7,7 @@ URL that `create_async_engine` connects with (psycopg's async driver).
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,20 +87,15 @@ def test_async_url_environment(
 
 
 @pytest.fixture
-def embedded_dir(
-    monkeypatch: pytest.MonkeyPatch, embedded_data_copy: Callable[[Path], Path]
-) -> Iterator[Path]:
-    """A stopped, initialized data folder for the embedded default, with no database URL
-    configured. Starting from a fresh folder is covered in test_embedded.py."""
-    # A short path keeps the server's Unix socket in the data folder (limit: 107 bytes).
-    with tempfile.TemporaryDirectory(prefix="ats-async-") as folder:
-        data_dir = embedded_data_copy(Path(folder) / "pg")
-        monkeypatch.delenv(ENV_DATABASE_URL, raising=False)
-        monkeypatch.setenv(ENV_EMBEDDED_DIR, str(data_dir))
-        try:
-            yield data_dir
-        finally:
-            stop_embedded(data_dir)
+def embedded_dir(monkeypatch: pytest.MonkeyPatch, embedded_data_dir: Path) -> Iterator[Path]:
+    """The session's initialized embedded data folder as the embedded default, with no
+    database URL configured. Starting from an empty folder is covered in test_embedded.py."""
+    monkeypatch.delenv(ENV_DATABASE_URL, raising=False)
+    monkeypatch.setenv(ENV_EMBEDDED_DIR, str(embedded_data_dir))
+    try:
+        yield embedded_data_dir
+    finally:
+        stop_embedded(embedded_data_dir)
 
 
 def test_async_embedded_default(embedded_dir: Path) -> None:

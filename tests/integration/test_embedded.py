@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -106,13 +106,12 @@ def new_data_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, embedded_data_copy: Callable[[Path], Path]) -> Iterator[Path]:
-    """A stopped data folder that initdb already made, so a start only starts the server."""
-    folder = embedded_data_copy(tmp_path / "pgdata")
+def data_dir(embedded_data_dir: Path) -> Iterator[Path]:
+    """The session's initialized data folder, with its server stopped after the test."""
     try:
-        yield folder
+        yield embedded_data_dir
     finally:
-        stop_embedded(folder)
+        stop_embedded(embedded_data_dir)
 
 
 def test_rows_persist_across_processes(data_dir: Path) -> None:

@@ -7,12 +7,10 @@ restart that one, never the server the rest of the suite uses.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -285,20 +283,16 @@ def test_unanswered_connect_times_out() -> None:
 
 
 @pytest.fixture(scope="module")
-def private_server(
-    embedded_data_copy: Callable[[Path], Path],
-) -> Iterator[tuple[Path, sqlalchemy.URL]]:
-    """An embedded PostgreSQL server of this module alone, with the store migrated."""
-    # A short folder name keeps the Unix socket path under its 107-byte limit.
-    folder = Path(tempfile.mkdtemp(prefix="ats-restart-"))
-    data_dir = embedded_data_copy(folder / "pg")
+def private_server(embedded_data_dir: Path) -> Iterator[tuple[Path, sqlalchemy.URL]]:
+    """An embedded PostgreSQL server that no other test uses while this module runs, with
+    the store migrated in its own database."""
+    data_dir = embedded_data_dir
     try:
         url = start_embedded(data_dir, database="restarts")
         migrate.upgrade(migrate.make_config(url.render_as_string(hide_password=False)))
         yield data_dir, url
     finally:
         stop_embedded(data_dir)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _restart(data_dir: Path) -> None:
