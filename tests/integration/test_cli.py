@@ -578,7 +578,7 @@ def test_closed_pipe_strict_status(
 
 
 def _mixed_file(tmp_path: Path) -> Path:
-    records = load_jsonl(SNAKE_FILE)[:3]
+    records = load_jsonl("actor_tokens.jsonl")[:3]
     lines = [json.dumps(record) for record in records] + ['{"id": "act_bad"}'] * 300
     path = tmp_path / "mixed.jsonl"
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -586,7 +586,7 @@ def _mixed_file(tmp_path: Path) -> Path:
 
 
 def test_import_lists_conflicts(run: Run, tmp_path: Path) -> None:
-    record = next(r for r in load_jsonl(SNAKE_FILE) if r["status"] == "accepted")
+    record = next(r for r in load_jsonl("actor_tokens.jsonl") if r["status"] == "accepted")
     other_user = {**record, "user_id": "user_someone_else"}
     path = tmp_path / "conflicts.jsonl"
     path.write_text(
@@ -603,7 +603,7 @@ def test_import_lists_conflicts(run: Run, tmp_path: Path) -> None:
 
 
 def test_import_strict_progress_count(run: Run, tmp_path: Path) -> None:
-    records = load_jsonl(SNAKE_FILE)[:10]
+    records = load_jsonl("actor_tokens.jsonl")[:10]
     path = tmp_path / "strict.jsonl"
     lines = ['{"id": "act_bad"}'] + [json.dumps(record) for record in records]
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -616,7 +616,7 @@ def test_import_strict_progress_count(run: Run, tmp_path: Path) -> None:
 
 def test_import_one_record_wording(run: Run, tmp_path: Path) -> None:
     path = tmp_path / "one.jsonl"
-    path.write_text(json.dumps(load_jsonl(SNAKE_FILE)[0]), encoding="utf-8")
+    path.write_text(json.dumps(load_jsonl("actor_tokens.jsonl")[0]), encoding="utf-8")
 
     result = run("import", str(path))
 

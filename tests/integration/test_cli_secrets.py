@@ -231,7 +231,7 @@ def test_db_upgrade_drop_tickets(
 
 
 def test_list_unconfigured_key(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert run("import", str(SNAKE_FILE)).code == 0
+    assert run("import", str(fixture_file("actor_tokens.jsonl"))).code == 0
     record = next(r for r in load_jsonl("actor_tokens.jsonl") if r["status"] == "pending")
     monkeypatch.setenv(ENV_KEYS, format_key(*NEW_KEY))
 
@@ -247,7 +247,7 @@ def test_list_unconfigured_key(run: Run, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_show_unconfigured_key(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert run("import", str(SNAKE_FILE)).code == 0
+    assert run("import", str(fixture_file("actor_tokens.jsonl"))).code == 0
     record = next(r for r in load_jsonl("actor_tokens.jsonl") if r["status"] == "pending")
     monkeypatch.setenv(ENV_KEYS, format_key(*NEW_KEY))
 
