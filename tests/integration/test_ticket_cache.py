@@ -183,7 +183,19 @@ def test_find_reusable_rejects_negative(session: Session) -> None:
 
 def test_find_reusable_uses_index(session: Session) -> None:
     repo = ActorTokenRepository(session, secrets=encrypting())
-    repo.save(make_token())
+    # Enough users, actors and statuses that the planner's statistics favour the pair index
+    # whatever earlier tests left in pg_statistic; one row alone let it pick another index.
+    repo.save_many(
+        make_token(
+            f"act_plan_{number}",
+            user_id=f"user_{number % 40}",
+            actor_sub=f"user_admin_{number % 7}",
+            status=TokenStatus.PENDING if number % 3 else TokenStatus.ACCEPTED,
+            created_at=NOW_MS - 60_000 - number,
+        )
+        for number in range(2000)
+    )
+    session.execute(text("ANALYZE actor_tokens"))
     session.execute(text("SET LOCAL enable_seqscan = off"))
     from actortoken_store.ticket_statements import select_reusable
 
