@@ -24,7 +24,7 @@ __all__ = [
 
 
 class SaveOutcome(StrEnum):
-    """What `save` did with one snapshot of a token."""
+    """Outcome of saving one snapshot of a token."""
 
     INSERTED = "inserted"
     """The token was new."""
@@ -81,7 +81,7 @@ class Page:
     next_cursor: str | None
     """Pass as ``after`` to get the next page; None on the last page."""
     ticket_states: Mapping[str, TicketState] = field(default_factory=dict)
-    """Where each item's ticket stands, by token id; read from the row, never decrypted."""
+    """The state of each item's ticket, by token id; read from the row, never decrypted."""
 
 
 def encode_cursor(created_at_ms: int, token_id: str) -> str:
