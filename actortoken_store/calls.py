@@ -39,7 +39,7 @@ class Call:
 class Pipeline:
     """Calls whose rows the operation needs only after the last one has run.
 
-    The runners answer with one `Rows` per call, in order. They may send a call before the
+    The runners return one `Rows` per call, in order. They may send a call before the
     rows of the previous ones arrive (psycopg's pipeline mode), so building the parameters
     of the next call overlaps with the server running the previous ones. ``calls`` is
     iterated once, lazily, which is what lets an operation build each call's parameters

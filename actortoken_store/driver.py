@@ -203,7 +203,7 @@ def run_pipeline(connection: Any, calls: Iterable[tuple[CompiledCall, Call]]) ->
 async def run_pipeline_async(
     connection: Any, calls: Iterable[tuple[CompiledCall, Call]]
 ) -> list[Rows]:
-    """The asyncio twin of `run_pipeline`."""
+    """Run a pipeline of calls on an async connection, like `run_pipeline`."""
     assert isinstance(connection, AsyncConnection)
     results: list[Rows] = []
     window: list[tuple[AsyncCursor[Any], CompiledCall]] = []

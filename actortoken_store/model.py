@@ -375,7 +375,7 @@ def _check_string(path: str, value: str) -> None:
         raise InvalidActorTokenError(
             path, "contains a NUL character, which PostgreSQL cannot store"
         )
-    # isascii() reads a flag of the string, and ASCII text holds no surrogates.
+    # isascii() reads a flag of the string, and ASCII text contains no surrogates.
     if value.isascii():
         return
     try:

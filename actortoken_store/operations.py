@@ -56,7 +56,7 @@ __all__ = [
 
 T = TypeVar("T")
 Step = Call | Pipeline | Executable
-"""What an operation yields. The runner sends back `Rows` for a `Call`, a list of `Rows`
+"""The step type an operation yields. The runner sends back `Rows` for a `Call`, a list of `Rows`
 for a `Pipeline`, and a `sqlalchemy.Result` for any other statement."""
 
 Operation = Generator[Step, Any, T]
@@ -109,9 +109,9 @@ def save_many(
 ) -> Operation[SaveReport]:
     """Store snapshots in input order, as if each were saved alone, in few statements.
 
-    Snapshots are grouped into rounds in which every id appears once (PostgreSQL's ON
-    CONFLICT cannot touch a row twice in one statement); a later snapshot of the same id
-    goes to a later round, so the rule sees them in input order. Each round is sorted by
+    Snapshots are grouped into rounds in which every id appears once, because PostgreSQL's
+    ON CONFLICT cannot update a row twice in one statement. A later snapshot of the same id
+    goes to a later round, so the rule applies them in input order. Each round is sorted by
     id and sent in batches of ``batch_size`` rows, one statement each, without waiting
     between them; the report lists outcomes in input order.
 
@@ -270,7 +270,7 @@ def list_for_user(
     """Return one page of a user's tokens, newest first (by ``created_at``, then id).
 
     With ``reveal`` False, no ticket is read or decrypted: every item's ``token`` and
-    ``url`` are None, and `Page.ticket_states` tells which rows have one. A row under a key
+    ``url`` are None, and `Page.ticket_states` records which rows have one. A row under a key
     that is not configured then lists instead of raising `TicketDecryptionError`.
     """
     check_text_argument("user_id", user_id)
@@ -284,7 +284,7 @@ def list_for_user(
         created_at_ms, last_id = decode_cursor(after)
         position = (ms_to_datetime(created_at_ms), last_id)
 
-    # One extra row tells whether another page follows.
+    # One extra row shows whether another page follows.
     rows: Rows = yield statements.select_for_user(
         user_id, status=wanted, limit=limit + 1, after=position
     )

@@ -204,7 +204,7 @@ class ActorTokenRepository:
         while paging are newer than the cursor, so they never shift later pages.
 
         With ``reveal`` False, no ticket is decrypted: items carry ``token`` and ``url``
-        None, and ``ticket_states`` tells which rows hold a ticket and which are under a
+        None, and ``ticket_states`` records which rows contain a ticket and which are under a
         key that is not configured. With ``reveal`` True (the default), such a row raises
         `TicketDecryptionError`.
         """

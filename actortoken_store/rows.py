@@ -131,7 +131,8 @@ def ticket_state(row: Mapping[str, Any], secrets: SecretsPolicy) -> TicketState:
     """Tell from the row's columns alone whether its ticket can be read; nothing is decrypted.
 
     A row under a configured key counts as stored even if its ciphertext would fail to
-    decrypt (a wrong key under a known id, or an altered row): only decryption tells.
+    decrypt (a wrong key under a known id, or an altered row), because only decryption can
+    detect that.
     """
     if row["ticket_ciphertext"] is not None:
         if row["ticket_key_id"] in secrets.keyring.key_ids:

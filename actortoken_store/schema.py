@@ -196,7 +196,7 @@ class ActorTokenEventRecord(Base):
     """When the database wrote the event (its clock at the start of the statement)."""
 
     source: Mapped[str] = mapped_column(Text)
-    """What made the change; one of `EVENT_SOURCES`."""
+    """Origin of the change, one of `EVENT_SOURCES`."""
 
     context: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     """Caller-supplied context such as an operator id, a request id and a reason."""

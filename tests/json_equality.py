@@ -12,7 +12,7 @@ def same_json(left: Any, right: Any) -> bool:
     ``1e16`` and ``10000000000000000`` are the same JSON number, and so are ``-0.0`` and
     ``0.0``. The store keeps numbers in the form PostgreSQL's JSONB returns them, so a
     stored value equals its input in this sense even where Python's ``==`` between a float
-    and an int says otherwise.
+    and an int returns False.
     """
     if isinstance(left, bool) or isinstance(right, bool):
         return left is right

@@ -50,8 +50,8 @@ class SyntheticTokens:
     actors: int
     seed: int = 2024
     settled: bool = False
-    """Make two tokens in five terminal (accepted or revoked an hour after creation), as a
-    history holds them; otherwise every token is pending."""
+    """Make two tokens in five terminal (accepted or revoked an hour after creation), as in
+    a real history. Otherwise every token is pending."""
 
     def _rng(self, salt: str) -> random.Random:
         return random.Random(f"{self.seed}:{salt}")

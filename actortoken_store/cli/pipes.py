@@ -1,10 +1,10 @@
 """Standard output that keeps a command running after its reader goes away.
 
 When stdout is a pipe whose reader exits early (``| head -1``), the next write raises
-`BrokenPipeError`. Aborting the command there would lose its outcome: an import has
-already committed or rolled back, and its exit status must still say whether records were
-rejected. The guard discards further output instead, so the command finishes and returns
-its own exit code.
+`BrokenPipeError`. Aborting the command there would lose its outcome, because an import
+has already committed or rolled back and its exit status must still report whether
+records were rejected. The guard discards further output instead, so the command finishes
+and returns its own exit code.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def _show(args: argparse.Namespace) -> int:
         try:
             token = repository.get_one(args.token_id)
         except TicketDecryptionError as error:
-            # --reveal asks for the ticket, so its failure is the command's failure.
+            # --reveal requests the ticket, so its failure is the command's failure.
             # Without it, the rest of the token is still worth showing.
             if args.reveal:
                 raise

@@ -29,7 +29,7 @@ NEGATIVE_AGE: Final = re.compile(r"-\d+\s*[smhdw]")
 """A negative age, which argparse would take for an option unless it is joined to it."""
 
 MAX_AGE: Final = timedelta(days=36_500)
-"""The longest age accepted, 100 years: longer than any stored token can be old."""
+"""The maximum age accepted, 100 years: longer than any stored token can be old."""
 
 MIN_INSTANT: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_INSTANT: Final = datetime(9999, 12, 30, tzinfo=UTC)

@@ -3,8 +3,7 @@
 The data comes from `benchmarks.audit_data`, set-based SQL that writes the events the
 trigger would write. The default size keeps the suite fast; the slow variant loads 200,000
 tokens. Both spread the tokens over the same 278 days, so each window selects the same
-fraction of rows, and both VACUUM ANALYZE, so the planner sees real statistics and a
-visibility map.
+fraction of rows, and both VACUUM ANALYZE, so the planner has real statistics and a visibility map.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def test_import_batches_committed(clean_engine: Engine) -> None:
     committed: list[int] = []
 
     def progress(done: int) -> None:
-        # Another connection sees each batch as soon as it is reported.
+        # Another connection can read each batch as soon as it is reported.
         committed.append(row_count(clean_engine))
 
     import_tokens(sessionmaker(clean_engine), source, batch_size=10, progress=progress)

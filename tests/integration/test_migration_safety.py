@@ -1,5 +1,5 @@
 """Migration safety: pytest-alembic's built-in checks, a walk through every revision on a
-database that holds data, and the offline SQL of every revision applied with psql.
+database that contains data, and the offline SQL of every revision applied with psql.
 
 Every test reads the revision list from the script folder, so revisions added later are
 covered without changes here.

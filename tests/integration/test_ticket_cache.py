@@ -183,8 +183,8 @@ def test_find_reusable_rejects_negative(session: Session) -> None:
 
 def test_find_reusable_uses_index(session: Session) -> None:
     repo = ActorTokenRepository(session, secrets=encrypting())
-    # Enough users, actors and statuses that the planner's statistics favour the pair index
-    # whatever earlier tests left in pg_statistic; one row alone let it pick another index.
+    # Enough users, actors and statuses that the statistics favour the pair index, whatever
+    # earlier tests left in pg_statistic. With one row the planner sometimes chose another.
     repo.save_many(
         make_token(
             f"act_plan_{number}",

@@ -73,7 +73,7 @@ def test_every_method_driven() -> None:
 
 
 def test_scan_finds_known_calls() -> None:
-    """The scan itself works: it sees the methods the behaviour tests are known to call."""
+    """The scan itself works: it finds the methods the behaviour tests are known to call."""
     driven = _driven_methods()
 
     assert {"save", "save_many", "get"} <= driven
